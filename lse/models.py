@@ -1,0 +1,252 @@
+"""Keras 3 hashing models (SPEC sections 1-3).
+
+All models share one training objective, implemented once in :class:`PairHashModel`:
+
+1. embed both halves of every pair as tanh vectors of shape (batch, L, d) (L = contexts);
+2. apply ONE dropout mask per pair, shared by both halves and all 2L vectors (so dropout
+   perturbs which coordinates are compared, not the two sides differently);
+3. base similarity c = max-cosine over context pairs (the plain cosine when L = 1);
+4. loss = :class:`lse.losses.PairLoss` (pair BCE with beta) + ``quantization_weight`` x the
+   quantization loss of the (pre-dropout) embeddings of both halves.
+
+Subclasses only say how items are embedded:
+
+- :class:`EmbeddingHasher`: a free embedding table (n_items x L x d) followed by tanh, for
+  graphs and word cooccurrence; its gradients are sparse, and :class:`lse.optimizers.RowAdam`
+  updates only the rows in the batch, so a step costs O(batch), not O(vocabulary).
+- :class:`TwoTowerHasher`: MLP towers on feature vectors, shared (item-to-item) or separate
+  (e.g. instance vs label).
+
+After training, :meth:`PairHashModel.encode` gives the dense tanh embeddings and
+:meth:`PairHashModel.hash` the packed sign bits (bit = 1[u > 0]).
+"""
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from .errors import LSEError
+from .losses import PairLoss, QuantizationLoss, default_quantization
+from .optimizers import RowAdam
+from .similarities import max_cosine
+
+
+class PairHashModel(keras.Model):
+    """Base class: the pair objective, the custom train step, encode and hash.
+
+    Args:
+        similarity: ``"lse"`` (default), ``"cos"``, ``"dch"`` or ``"dhn"``.
+        k, beta, beta_on, gamma, alpha: see :class:`lse.losses.PairLoss`.
+        quantization: ``"logcosh"`` (DHN), ``"cauchy"`` (DCH) or ``"none"``; default: the
+            paper's pairing (``cauchy`` for DCH, ``logcosh`` otherwise).
+        quantization_weight: lambda.
+        dropout: rate of the shared dropout mask.
+        seed: seeds initialisation and dropout (dropout uses stateless random ops keyed by the
+            optimizer step, so training is repeatable and a resumed run continues identically).
+    """
+
+    def __init__(self, dim: int = 32, contexts: int = 1, similarity: str = "lse", k: float = 2.0,
+                 beta: float = 1.0, beta_on: str = "all", quantization: str | None = None,
+                 quantization_weight: float = 0.1, dropout: float = 0.1, gamma: float = 5.0,
+                 alpha: float = 5.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        if int(dim) != dim or dim < 1:
+            raise LSEError(f"dim must be a positive integer (got {dim})")
+        if int(contexts) != contexts or contexts < 1:
+            raise LSEError(f"contexts (L) must be a positive integer (got {contexts})")
+        if not 0.0 <= dropout < 1.0:
+            raise LSEError(f"dropout must be in [0, 1) (got {dropout})")
+        if not quantization_weight >= 0:
+            raise LSEError(f"quantization_weight must be >= 0 (got {quantization_weight})")
+        self.dim, self.contexts = int(dim), int(contexts)
+        self.dropout, self.seed = float(dropout), int(seed)
+        self.quantization_weight = float(quantization_weight)
+        self.pair_loss = PairLoss(similarity, k, beta, beta_on, dims=self.dim, gamma=gamma,
+                                  alpha=alpha)
+        self.quantization = quantization or default_quantization(similarity)
+        self.quantization_loss = QuantizationLoss(self.quantization, gamma)
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.pair_tracker = keras.metrics.Mean(name="pair_loss")
+        self.quant_tracker = keras.metrics.Mean(name="quantization")
+
+    # -- what subclasses provide ------------------------------------------------------------
+    def embed_pair(self, inputs, training: bool = False):
+        """(u, v): tanh embeddings (batch, L, d) of the left and right items of each pair."""
+        raise NotImplementedError
+
+    # -- the objective ------------------------------------------------------------------------
+    def _shared_dropout(self, u, v):
+        if self.dropout == 0.0:
+            return u, v
+        step = tf.cast(self.optimizer.iterations, tf.int32)
+        shape = tf.stack([tf.shape(u)[0], 1, self.dim])
+        keep = tf.random.stateless_uniform(shape, seed=tf.stack([self.seed, step])) >= self.dropout
+        mask = tf.cast(keep, u.dtype) / (1.0 - self.dropout)
+        return u * mask, v * mask
+
+    def call(self, inputs, training=False):
+        """Base similarity c of each pair (no dropout)."""
+        u, v = self.embed_pair(inputs, training=training)
+        return max_cosine(u, v)
+
+    def objective(self, inputs, kinds, training: bool = True):
+        u, v = self.embed_pair(inputs, training=training)
+        du, dv = self._shared_dropout(u, v) if training else (u, v)
+        c = max_cosine(du, dv)
+        pair = self.pair_loss(kinds, c)
+        unused = tf.zeros(tf.shape(u)[:1])
+        quant = 0.5 * (self.quantization_loss(unused, u) + self.quantization_loss(unused, v))
+        return pair + self.quantization_weight * 2.0 * quant, pair, quant
+
+    def train_step(self, data):
+        inputs, kinds = data
+        with tf.GradientTape() as tape:
+            loss, pair, quant = self.objective(inputs, kinds, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply(grads, self.trainable_variables)
+        return self._track(loss, pair, quant)
+
+    def test_step(self, data):
+        inputs, kinds = data
+        return self._track(*self.objective(inputs, kinds, training=False))
+
+    def _track(self, loss, pair, quant):
+        self.loss_tracker.update_state(loss)
+        self.pair_tracker.update_state(pair)
+        self.quant_tracker.update_state(quant)
+        return {m.name: m.result() for m in self.metrics}
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.pair_tracker, self.quant_tracker]
+
+    def compile(self, optimizer=None, learning_rate: float = 0.01, **kwargs):
+        """Compile with :class:`RowAdam` by default (the loss is built in; pass no ``loss``)."""
+        super().compile(optimizer=optimizer or RowAdam(learning_rate), **kwargs)
+
+    def hash(self, *args, **kwargs) -> np.ndarray:
+        """Packed sign bits of :meth:`encode`: uint8 (n, L, ceil(d / 8)), bit = 1[u > 0]."""
+        from .index import pack_codes
+        return pack_codes(self.encode(*args, **kwargs))
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        loss = self.pair_loss.get_config()
+        config.update(dim=self.dim, contexts=self.contexts, similarity=loss["similarity"],
+                      k=loss["k"], beta=loss["beta"], beta_on=loss["beta_on"],
+                      quantization=self.quantization,
+                      quantization_weight=self.quantization_weight, dropout=self.dropout,
+                      gamma=loss["gamma"], alpha=loss["alpha"], seed=self.seed)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="lse")
+class EmbeddingHasher(PairHashModel):
+    """Free embedding table: item i -> tanh(W[i]) with W of shape (n_items, L, d).
+
+    Inputs are int pairs (batch, 2) of item ids. ``init_scale`` is the half-width of the uniform
+    initialisation of W (pre-tanh).
+    """
+
+    def __init__(self, n_items: int, dim: int = 32, contexts: int = 1, init_scale: float = 1.0,
+                 **kwargs):
+        super().__init__(dim=dim, contexts=contexts, **kwargs)
+        if int(n_items) != n_items or n_items < 1:
+            raise LSEError(f"n_items must be a positive integer (got {n_items})")
+        self.n_items, self.init_scale = int(n_items), float(init_scale)
+        self.table = self.add_weight(
+            shape=(self.n_items, self.contexts, self.dim), name="embeddings",
+            initializer=keras.initializers.RandomUniform(-self.init_scale, self.init_scale,
+                                                         seed=self.seed))
+
+    def embed_pair(self, inputs, training=False):
+        pairs = tf.cast(inputs, tf.int32)
+        rows = tf.gather(self.table.value, pairs)  # (batch, 2, L, d); sparse gradient
+        rows = tf.tanh(rows)
+        return rows[:, 0], rows[:, 1]
+
+    def encode(self, ids=None) -> np.ndarray:
+        """Dense tanh embeddings (n, L, d) of ``ids`` (default: every item)."""
+        table = self.table.numpy()
+        if ids is not None:
+            ids = np.asarray(ids)
+            if ids.size and (ids.min() < 0 or ids.max() >= self.n_items):
+                raise LSEError(f"item ids must be in [0, {self.n_items}) "
+                               f"(got {ids.min()}..{ids.max()})")
+            table = table[ids]
+        return np.tanh(table)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(n_items=self.n_items, init_scale=self.init_scale)
+        return config
+
+
+def _tower(input_dim: int, hidden: tuple[int, ...], dim: int, contexts: int, activation: str,
+           name: str, seed: int) -> keras.Sequential:
+    layers = [keras.Input((input_dim,))]
+    for width in hidden:
+        layers.append(keras.layers.Dense(
+            width, activation=activation,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed)))
+    layers.append(keras.layers.Dense(dim * contexts, activation="tanh",
+                                     kernel_initializer=keras.initializers.GlorotUniform(seed=seed)))
+    layers.append(keras.layers.Reshape((contexts, dim)))
+    return keras.Sequential(layers, name=name)
+
+
+@keras.saving.register_keras_serializable(package="lse")
+class TwoTowerHasher(PairHashModel):
+    """MLP towers on feature vectors: inputs are ``(x_left, x_right)`` feature batches.
+
+    Args:
+        input_dim: feature width of the left items (and of the right ones when
+            ``right_input_dim`` is None).
+        right_input_dim: feature width of the right items; giving it (or ``shared=False``)
+            builds a separate right tower.
+        hidden: hidden layer widths.
+        shared: one tower for both sides (item-to-item retrieval).
+    """
+
+    def __init__(self, input_dim: int, dim: int = 32, hidden=(256,), shared: bool = True,
+                 right_input_dim: int | None = None, activation: str = "relu", contexts: int = 1,
+                 **kwargs):
+        super().__init__(dim=dim, contexts=contexts, **kwargs)
+        if right_input_dim is not None and right_input_dim != input_dim and shared:
+            raise LSEError("shared towers need the same input width on both sides "
+                           f"({input_dim} != {right_input_dim}); pass shared=False")
+        self.input_dim, self.hidden = int(input_dim), tuple(int(h) for h in hidden)
+        self.shared, self.activation = bool(shared), activation
+        self.right_input_dim = int(right_input_dim or input_dim)
+        self.left_tower = _tower(self.input_dim, self.hidden, self.dim, self.contexts, activation,
+                                 "left_tower", self.seed)
+        self.right_tower = self.left_tower if self.shared else _tower(
+            self.right_input_dim, self.hidden, self.dim, self.contexts, activation,
+            "right_tower", self.seed + 1)
+
+    def embed_pair(self, inputs, training=False):
+        x_left, x_right = inputs
+        return (self.left_tower(x_left, training=training),
+                self.right_tower(x_right, training=training))
+
+    def encode(self, features, side: str = "left", batch_size: int = 4096) -> np.ndarray:
+        """Dense tanh embeddings (n, L, d) of feature rows, through the left or right tower."""
+        tower = self.left_tower if side == "left" else self.right_tower
+        width = self.input_dim if side == "left" else self.right_input_dim
+        features = np.asarray(features, dtype=np.float32)
+        if features.ndim != 2 or features.shape[1] != width:
+            raise LSEError(f"{side} features must have shape (n, {width}) "
+                           f"(got {features.shape})")
+        out = [tower(features[s:s + batch_size], training=False).numpy()
+               for s in range(0, len(features), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.contexts, self.dim), np.float32)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(input_dim=self.input_dim, hidden=list(self.hidden), shared=self.shared,
+                      right_input_dim=self.right_input_dim, activation=self.activation)
+        return config
