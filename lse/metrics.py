@@ -271,9 +271,11 @@ class _Relevance:
 
     def __init__(self, query_labels, db_labels, n_queries, n_db):
         multi = sp.issparse(db_labels) or np.ndim(db_labels) == 2
-        if multi:
+        if multi:  # share a label <=> (Q @ DB^T) > 0; dense BLAS unless there are many classes
             self.q = sp.csr_matrix(query_labels, dtype=np.float32)
             self.db_t = sp.csr_matrix(db_labels, dtype=np.float32).T.tocsr()
+            if self.db_t.shape[0] <= 1024:
+                self.q, self.db_t = self.q.toarray(), self.db_t.toarray()
             got = (self.q.shape[0], self.db_t.shape[1])
         else:
             self.q, self.db = np.asarray(query_labels).ravel(), np.asarray(db_labels).ravel()
@@ -285,7 +287,8 @@ class _Relevance:
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         if self.multi:
-            return (self.q[lo:hi] @ self.db_t).toarray() > 0
+            shared = self.q[lo:hi] @ self.db_t
+            return (shared.toarray() if sp.issparse(shared) else shared) > 0
         return self.q[lo:hi, None] == self.db[None, :]
 
 
@@ -309,12 +312,13 @@ def average_precision_at_r(query_codes, db_codes, query_labels, db_labels, R: in
         raise LSEError(f"R must be between 1 and the database size {ndb}, got {R}")
     relevance = _Relevance(query_labels, db_labels, nq, ndb)
     ap = np.zeros(nq)
-    positions = np.arange(1, R + 1)
     for lo, hi in _query_chunks(nq, ndb):
         order = np.argsort(hamming_distance(query_codes[lo:hi], db_codes), axis=1, kind="stable")[:, :R]
-        rel = np.take_along_axis(relevance(lo, hi), order, axis=1)
-        precision_at = np.cumsum(rel, axis=1) / positions
-        ap[lo:hi] = _ratio((precision_at * rel).sum(1), rel.sum(1))
+        row, pos = np.nonzero(np.take_along_axis(relevance(lo, hi), order, axis=1))
+        n_rel = np.bincount(row, minlength=hi - lo)
+        nth = np.arange(len(row)) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel) + 1
+        # precision at the position of the nth relevant item = nth / (pos + 1)
+        ap[lo:hi] = _ratio(np.bincount(row, weights=nth / (pos + 1.0), minlength=hi - lo), n_rel)
     return ap
 
 

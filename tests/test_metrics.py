@@ -141,6 +141,12 @@ def test_map_at_r_multilabel_and_bool_codes():
     # Order 3, 1, 2, 0, 4 -> relevance [1, 1, 0, 0, 0]: AP = 1.
     bits = np.unpackbits(DB, axis=1)
     assert M.map_at_r(np.zeros((1, 8), bool), bits, q_labels, db_labels, R=5) == pytest.approx(1.0)
+    # Many classes take the sparse product path: same answer.
+    wide_db, wide_q = sp.hstack([db_labels, sp.csr_matrix((5, 2000))]), np.pad(q_labels, ((0, 0), (0, 2000)))
+    assert M.map_at_r(np.zeros((1, 1), np.uint8), DB, wide_q, wide_db, R=5) == pytest.approx(1.0)
+    # A label-0 query: order 3, 1, 2, 0, 4 -> relevance [1, 0, 1, 1, 0]: AP = (1 + 2/3 + 3/4) / 3.
+    assert M.map_at_r(np.zeros((1, 1), np.uint8), DB, np.array([[1, 0, 0]]), db_labels) == \
+        pytest.approx((1 + 2 / 3 + 3 / 4) / 3)
     with pytest.raises(LSEError, match="R must be between"):
         M.map_at_r(np.zeros((1, 1), np.uint8), DB, [0], DB_LABELS, R=6)
     with pytest.raises(LSEError, match="labels for"):
