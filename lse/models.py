@@ -69,6 +69,9 @@ class PairHashModel(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.pair_tracker = keras.metrics.Mean(name="pair_loss")
         self.quant_tracker = keras.metrics.Mean(name="quantization")
+        # Multiplies quantization_weight; a callback may ramp it (see lse.training).
+        self.quantization_ramp = self.add_weight(shape=(), initializer="ones", trainable=False,
+                                                 name="quantization_ramp")
 
     # -- what subclasses provide ------------------------------------------------------------
     def embed_pair(self, inputs, training: bool = False):
@@ -97,7 +100,8 @@ class PairHashModel(keras.Model):
         pair = self.pair_loss(kinds, c)
         unused = tf.zeros(tf.shape(u)[:1])
         quant = 0.5 * (self.quantization_loss(unused, u) + self.quantization_loss(unused, v))
-        return pair + self.quantization_weight * 2.0 * quant, pair, quant
+        weight = self.quantization_weight * self.quantization_ramp
+        return pair + weight * 2.0 * quant, pair, quant
 
     def train_step(self, data):
         inputs, kinds = data

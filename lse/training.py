@@ -1,0 +1,153 @@
+"""Training loop pieces shared by every model: the fit helper, progress, checkpoints, resume.
+
+``train(model, sampler, epochs)`` feeds a :class:`lse.sampling.PairSampler` into ``model.fit``
+and adds what a long run needs:
+
+- a tqdm progress bar with pairs/s and the running loss (:class:`PairProgress`);
+- an optional linear ramp of the quantization weight (:class:`QuantizationRamp`): lambda grows
+  from 0 to its value over the first part of training, so the pair loss organises the
+  embeddings before quantization freezes their signs;
+- per-epoch checkpoints written atomically (:class:`EpochCheckpoint`) and ``resume=True``,
+  which restores weights, optimizer state and the epoch counter; since sampling and dropout
+  are keyed by (seed, epoch) and (seed, step), a resumed run continues exactly as an
+  uninterrupted one would.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .errors import LSEError
+from .io import atomic_path
+
+
+class PairProgress(keras.callbacks.Callback):
+    """tqdm bar over all steps of the run, showing epoch, pairs/s and loss."""
+
+    def __init__(self, total_steps: int, pairs_per_step: int, initial_step: int = 0):
+        super().__init__()
+        self.total_steps, self.pairs_per_step = total_steps, pairs_per_step
+        self.initial_step = initial_step
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+        self.bar = tqdm(total=self.total_steps, initial=self.initial_step, unit="step",
+                        dynamic_ncols=True, leave=True)
+        self.start, self.steps = time.perf_counter(), 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.bar.update(1)
+        if self.steps % 10 == 0 or self.steps == 1:
+            rate = self.steps * self.pairs_per_step / (time.perf_counter() - self.start)
+            loss = float(logs.get("loss", np.nan)) if logs else np.nan
+            self.bar.set_postfix_str(f"epoch {self.epoch} loss {loss:.4f} {rate:,.0f} pairs/s")
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+
+
+class QuantizationRamp(keras.callbacks.Callback):
+    """Scale lambda linearly from 0 (first epoch) to 1 at ``fraction`` of ``epochs``."""
+
+    def __init__(self, epochs: int, fraction: float):
+        super().__init__()
+        self.epochs, self.fraction = epochs, fraction
+
+    def on_epoch_begin(self, epoch, logs=None):
+        scale = 1.0 if self.fraction <= 0 else min(1.0, epoch / (self.fraction * self.epochs))
+        self.model.quantization_ramp.assign(scale)
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """After every epoch, save weights + optimizer state + epoch number atomically to ``dir``.
+
+    Two files: ``state.weights.h5`` (Keras ``save_weights``: model and optimizer variables)
+    and ``state.json`` (epoch, seed), each replaced atomically, the JSON last: a kill -9 at any
+    moment leaves the previous complete checkpoint or the new one, never a mix that resumes.
+    """
+
+    WEIGHTS, META = "state.weights.h5", "state.json"
+
+    def __init__(self, directory: str | os.PathLike):
+        super().__init__()
+        self.directory = Path(directory)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        epoch_weights = self.directory / f"epoch{epoch + 1}.weights.h5"
+        with atomic_path(epoch_weights) as tmp:
+            keras_path = tmp.with_suffix(".weights.h5")
+            self.model.save_weights(keras_path)
+            os.replace(keras_path, tmp)
+        meta = {"epoch": epoch + 1, "weights": epoch_weights.name,
+                "logs": {k: float(v) for k, v in (logs or {}).items()}}
+        with atomic_path(self.directory / self.META) as tmp:
+            tmp.write_text(json.dumps(meta))
+        for old in self.directory.glob("epoch*.weights.h5"):
+            if old != epoch_weights:
+                old.unlink(missing_ok=True)
+
+    @classmethod
+    def restore(cls, model: keras.Model, directory: str | os.PathLike) -> int:
+        """Load the last checkpoint into a built, compiled ``model``; return its epoch (0 if none)."""
+        meta_path = Path(directory) / cls.META
+        if not meta_path.exists():
+            return 0
+        try:
+            meta = json.loads(meta_path.read_text())
+            weights = Path(directory) / meta["weights"]
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            model.load_weights(weights)
+        except (OSError, ValueError, KeyError) as exc:
+            raise LSEError(f"cannot resume from {directory}: the checkpoint is unreadable "
+                           f"({exc})") from None
+        return int(meta["epoch"])
+
+
+def train(model: keras.Model, sampler, epochs: int, *, initial_epoch: int = 0,
+          checkpoint_dir: str | os.PathLike | None = None, resume: bool = False,
+          quantization_ramp: float = 0.0, progress: bool = True, csv_log: str | None = None,
+          tensorboard_dir: str | None = None, callbacks=(), steps_per_execution: int = 1):
+    """Train ``model`` (a compiled :class:`lse.models.PairHashModel`) on ``sampler``'s batches.
+
+    Returns the Keras ``History``. With ``resume=True`` and a checkpoint in ``checkpoint_dir``,
+    training continues after the last completed epoch.
+    """
+    if int(epochs) != epochs or epochs < 1:
+        raise LSEError(f"epochs must be a positive integer (got {epochs})")
+    if model.optimizer is None:
+        model.compile()
+    if not model.built:
+        pairs, kinds = next(iter(sampler.epoch_batches(0)))
+        model(pairs[:2])
+    if resume:
+        if checkpoint_dir is None:
+            raise LSEError("resume needs a checkpoint directory")
+        initial_epoch = max(initial_epoch, EpochCheckpoint.restore(model, checkpoint_dir))
+    cbs = list(callbacks)
+    if quantization_ramp > 0:
+        cbs.append(QuantizationRamp(epochs, quantization_ramp))
+    if checkpoint_dir is not None:
+        cbs.append(EpochCheckpoint(checkpoint_dir))
+    if csv_log:
+        cbs.append(keras.callbacks.CSVLogger(csv_log, append=resume))
+    if tensorboard_dir:
+        cbs.append(keras.callbacks.TensorBoard(tensorboard_dir))
+    steps = sampler.steps_per_epoch
+    if progress:
+        cbs.append(PairProgress(epochs * steps, sampler.batch_size, initial_epoch * steps))
+    if initial_epoch >= epochs:
+        return keras.callbacks.History()
+    return model.fit(sampler.dataset(start_epoch=initial_epoch, epochs=epochs - initial_epoch),
+                     epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                     callbacks=cbs, verbose=0, shuffle=False)
