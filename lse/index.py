@@ -73,7 +73,8 @@ def pack_codes(x) -> np.ndarray:
     if x.dtype.kind not in "fiub":
         raise LSEError(f"pack_codes expects a real-valued array, got dtype {x.dtype}")
     if x.ndim < 1 or x.shape[-1] < 1:
-        raise LSEError(f"pack_codes expects an array of shape (..., d) with d >= 1, got shape {x.shape}")
+        raise LSEError(f"pack_codes expects an array of shape (..., d) with d >= 1, "
+                       f"got shape {x.shape}")
     if x.dtype.kind == "f" and not np.isfinite(x).all():
         raise LSEError("pack_codes: the embeddings contain NaN or infinite values")
     return np.packbits(x > 0, axis=-1, bitorder="big")
@@ -86,12 +87,15 @@ def unpack_codes(codes, dim: int) -> np.ndarray:
     return np.unpackbits(codes, axis=-1, count=dim, bitorder="big")
 
 
+def _check_int(value, name: str, minimum: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < minimum:
+        raise LSEError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def _check_dim(dim) -> int:
-    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
-        raise LSEError(f"dim must be an integer number of bits, got {dim!r}")
-    if dim < 1:
-        raise LSEError(f"dim must be >= 1 bit, got {dim}")
-    return int(dim)
+    return _check_int(dim, "dim (bits per code)", 1)
 
 
 def _code_bytes(dim: int) -> int:
@@ -139,7 +143,7 @@ def _keys(codes2d: np.ndarray) -> np.ndarray:
 
 
 def _flip_masks(dim: int, radius: int) -> np.ndarray:
-    """All bit sets of size <= radius over ``dim`` bits, as ``(P, radius)`` bit positions (-1 = none).
+    """All bit sets of size <= radius over ``dim`` bits: ``(P, radius)`` positions, -1 = none.
 
     Ordered by size, then lexicographically: row 0 is the empty set (the code itself).
     """
@@ -387,7 +391,8 @@ class HashIndex:
         """Index float embeddings ``(n_items, d)`` or ``(n_items, L, d)`` by their sign bits."""
         x = np.asarray(x)
         if x.ndim not in (2, 3):
-            raise LSEError(f"embeddings must have shape (n_items, d) or (n_items, L, d), got {x.shape}")
+            raise LSEError(f"embeddings must have shape (n_items, d) or (n_items, L, d), "
+                           f"got {x.shape}")
         return cls(pack_codes(x), dim=x.shape[-1], names=names)
 
     def _set_arrays(self, *, dim, bucket_codes, bucket_offsets, bucket_items, item_buckets,
@@ -489,10 +494,7 @@ class HashIndex:
         return ids.astype(np.intp, copy=False)
 
     def _check_radius(self, radius) -> int:
-        if isinstance(radius, (bool, np.bool_)) or not isinstance(radius, (int, np.integer)) \
-                or radius < 0:
-            raise LSEError(f"radius must be a non-negative integer, got {radius!r}")
-        radius = int(min(radius, self.dim))
+        radius = min(_check_int(radius, "Hamming radius", 0), self.dim)
         n_probes = sum(math.comb(self.dim, k) for k in range(radius + 1))
         if n_probes > MAX_PROBES_PER_CODE:
             raise LSEError(f"Hamming radius {radius} on {self.dim}-bit codes needs {n_probes} "
@@ -529,7 +531,8 @@ class HashIndex:
         """Retrieved sets of float query embeddings ``(n_q, d)`` or ``(n_q, L, d)``."""
         x = np.asarray(x)
         if x.ndim not in (2, 3):
-            raise LSEError(f"query embeddings must have shape (n_q, d) or (n_q, L, d), got {x.shape}")
+            raise LSEError(f"query embeddings must have shape (n_q, d) or (n_q, L, d), "
+                           f"got {x.shape}")
         if x.shape[-1] != self.dim:
             raise LSEError(f"dimension mismatch: the index holds {self.dim}-bit codes but the "
                            f"query embeddings are {x.shape[-1]}-dimensional")
@@ -539,9 +542,7 @@ class HashIndex:
 
     def _run(self, ids, codes, radius, exclude_self, n_threads) -> sp.csr_matrix:
         """Answer the queries chunk by chunk (optionally on threads) and stack the rows."""
-        if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)) \
-                or n_threads < 1:
-            raise LSEError(f"n_threads must be a positive integer, got {n_threads!r}")
+        _check_int(n_threads, "n_threads", 1)
         n_q = len(ids) if codes is None else len(codes)
         per_query = self.codes_per_item if codes is None else codes.shape[1]
         step = QUERIES_PER_CHUNK
@@ -628,8 +629,7 @@ class HashIndex:
 
     def clusters(self, min_size: int = 2) -> Clusters:
         """Buckets holding at least ``min_size`` distinct items, in code order."""
-        if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 1:
-            raise LSEError(f"min_size must be a positive integer, got {min_size!r}")
+        _check_int(min_size, "min_size", 1)
         sizes = np.diff(self.bucket_offsets)
         chosen = np.flatnonzero(sizes >= min_size)
         offsets = np.zeros(len(chosen) + 1, np.int64)
@@ -704,7 +704,8 @@ class HashIndex:
                            f"file: {type(exc).__name__}: {exc})") from None
         fmt = data.get("format")
         if fmt is None or fmt.shape != () or str(fmt) != FORMAT_NAME:
-            what = f"format {str(fmt)!r}" if fmt is not None and fmt.shape == () else "no format field"
+            what = (f"format {str(fmt)!r}" if fmt is not None and fmt.shape == ()
+                    else "no format field")
             raise LSEError(f"{path} is not an lse hash index ({what}; expected {FORMAT_NAME!r})")
         version = data.get("version")
         if version is None or version.shape != () or version.dtype.kind not in "iu":

@@ -205,6 +205,15 @@ def test_clusters_and_stats():
     np.testing.assert_array_equal(index.item_codes([3, 0]), codes[[3, 0]][:, None])
 
 
+def test_bucket_sizes_agree_with_metrics_cluster_sizes():
+    from lse.metrics import cluster_sizes
+    codes = clustered_codes(np.random.default_rng(7), 3000, 3, 10, n_centres=20)
+    codes[:100, 1] = codes[:100, 0]
+    index = HashIndex(codes, 10)
+    np.testing.assert_array_equal(np.diff(index.bucket_offsets), cluster_sizes(codes))
+    assert index.stats()["n_nonsingleton_buckets"] == index.clusters().codes.shape[0]
+
+
 def test_names():
     index = HashIndex(np.array([[1], [1], [2]], np.uint8), 8, names=["cat", "dog", "emu"])
     assert index.ids_for(["emu", "cat"]).tolist() == [2, 0] and index.ids_for("dog") == 1
