@@ -15,7 +15,12 @@ Subclasses only say how items are embedded:
   graphs and word cooccurrence; its gradients are sparse, and :class:`lse.optimizers.RowAdam`
   updates only the rows in the batch, so a step costs O(batch), not O(vocabulary).
 - :class:`TwoTowerHasher`: MLP towers on feature vectors, shared (item-to-item) or separate
-  (e.g. instance vs label).
+  (e.g. instance vs label features);
+- :class:`InstanceLabelHasher`: an MLP instance tower against a free label-embedding table
+  (extreme multi-label retrieval).
+
+Feature towers accept dense rows or ``tf.SparseTensor`` batches (bag-of-words), and ``encode``
+takes scipy sparse matrices, fed a batch at a time (see :mod:`lse.features`).
 
 After training, :meth:`PairHashModel.encode` gives the dense tanh embeddings and
 :meth:`PairHashModel.hash` the packed sign bits (bit = 1[u > 0]).
@@ -187,6 +192,30 @@ class EmbeddingHasher(PairHashModel):
         return config
 
 
+def _encode_rows(tower, features, width: int, side: str, batch_size: int, contexts: int,
+                 dim: int) -> np.ndarray:
+    """Run ``tower`` over feature rows a batch at a time; sparse rows stay sparse."""
+    import scipy.sparse as sp
+
+    from .features import sparse_batch
+
+    if sp.issparse(features):
+        features = sp.csr_matrix(features, dtype=np.float32)
+        features.sort_indices()
+        batch = sparse_batch
+    else:
+        features = np.asarray(features, dtype=np.float32)
+        batch = None
+    if features.ndim != 2 or features.shape[1] != width:
+        raise LSEError(f"{side} features must have shape (n, {width}) "
+                       f"(got {features.shape})")
+    out = []
+    for s in range(0, features.shape[0], batch_size):
+        rows = features[s:s + batch_size]
+        out.append(tower(batch(rows) if batch else rows, training=False).numpy())
+    return np.concatenate(out) if out else np.zeros((0, contexts, dim), np.float32)
+
+
 def _tower(input_dim: int, hidden: tuple[int, ...], dim: int, contexts: int, activation: str,
            name: str, seed: int) -> keras.Sequential:
     layers = [keras.Input((input_dim,))]
@@ -235,16 +264,11 @@ class TwoTowerHasher(PairHashModel):
                 self.right_tower(x_right, training=training))
 
     def encode(self, features, side: str = "left", batch_size: int = 4096) -> np.ndarray:
-        """Dense tanh embeddings (n, L, d) of feature rows, through the left or right tower."""
+        """Dense tanh embeddings (n, L, d) of feature rows (dense, or scipy sparse fed batch by
+        batch as ``tf.SparseTensor``), through the left or right tower."""
         tower = self.left_tower if side == "left" else self.right_tower
         width = self.input_dim if side == "left" else self.right_input_dim
-        features = np.asarray(features, dtype=np.float32)
-        if features.ndim != 2 or features.shape[1] != width:
-            raise LSEError(f"{side} features must have shape (n, {width}) "
-                           f"(got {features.shape})")
-        out = [tower(features[s:s + batch_size], training=False).numpy()
-               for s in range(0, len(features), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, self.contexts, self.dim), np.float32)
+        return _encode_rows(tower, features, width, side, batch_size, self.contexts, self.dim)
 
     def build(self, input_shape=None):
         self.built = True
@@ -253,4 +277,68 @@ class TwoTowerHasher(PairHashModel):
         config = super().get_config()
         config.update(input_dim=self.input_dim, hidden=list(self.hidden), shared=self.shared,
                       right_input_dim=self.right_input_dim, activation=self.activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="lse")
+class InstanceLabelHasher(PairHashModel):
+    """An MLP instance tower against a free label-embedding table (extreme multi-label).
+
+    Inputs are ``(x, label_ids)``: a batch of instance feature rows (dense, or a
+    ``tf.SparseTensor`` for bag-of-words) and the int ids of the labels they are paired with.
+    A label is ``tanh(W[l])`` as in :class:`EmbeddingHasher`, so its gradient is sparse and
+    :class:`lse.optimizers.RowAdam` touches only the labels in the batch. (For labels described
+    by features, use :class:`TwoTowerHasher` with ``shared=False``.)
+
+    Args:
+        input_dim: instance feature width.
+        n_labels: size of the label table.
+        hidden, activation: instance tower MLP.
+        init_scale: half-width of the uniform initialisation of the label table (pre-tanh).
+    """
+
+    def __init__(self, input_dim: int, n_labels: int, dim: int = 32, hidden=(256,),
+                 activation: str = "relu", contexts: int = 1, init_scale: float = 0.1,
+                 **kwargs):
+        super().__init__(dim=dim, contexts=contexts, **kwargs)
+        for name, value in (("input_dim", input_dim), ("n_labels", n_labels)):
+            if int(value) != value or value < 1:
+                raise LSEError(f"{name} must be a positive integer (got {value})")
+        self.input_dim, self.n_labels = int(input_dim), int(n_labels)
+        self.hidden, self.activation = tuple(int(h) for h in hidden), activation
+        self.init_scale = float(init_scale)
+        self.instance_tower = _tower(self.input_dim, self.hidden, self.dim, self.contexts,
+                                     activation, "instance_tower", self.seed)
+        self.label_table = self.add_weight(
+            shape=(self.n_labels, self.contexts, self.dim), name="label_embeddings",
+            initializer=keras.initializers.RandomUniform(-self.init_scale, self.init_scale,
+                                                         seed=self.seed + 1))
+
+    def embed_pair(self, inputs, training=False):
+        x, labels = inputs
+        u = self.instance_tower(x, training=training)
+        v = tf.tanh(tf.gather(self.label_table.value, tf.cast(labels, tf.int32)))
+        return u, v
+
+    def encode(self, features=None, side: str = "left", batch_size: int = 4096) -> np.ndarray:
+        """Dense tanh embeddings (n, L, d): of instance feature rows (``side="left"``), or of
+        label ids (``side="right"``; ``features`` = the ids, default every label)."""
+        if side == "right":
+            table = np.tanh(self.label_table.numpy())
+            if features is None:
+                return table
+            ids = np.asarray(features)
+            if ids.size and (ids.min() < 0 or ids.max() >= self.n_labels):
+                raise LSEError(f"label ids must be in [0, {self.n_labels})")
+            return table[ids]
+        return _encode_rows(self.instance_tower, features, self.input_dim, side, batch_size,
+                            self.contexts, self.dim)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(input_dim=self.input_dim, n_labels=self.n_labels, hidden=list(self.hidden),
+                      activation=self.activation, init_scale=self.init_scale)
         return config
