@@ -1,0 +1,160 @@
+"""Where the tasks run: in this process, on a local Dask cluster, or on an existing one.
+
+The pipeline is written against a four-method interface (``submit``, ``as_completed``,
+``gather``, ``scatter``) that :class:`InProcess` implements eagerly and :class:`DaskExecutor`
+maps onto ``distributed.Client``. Tasks exchange only small objects (file paths, word
+counts, marginal vectors, binary row blocks); large intermediates go through files in the
+work directory, so on a multi-machine cluster that directory (and ``--out``) must be on a
+filesystem every worker can reach, which :meth:`DaskExecutor.check_shared_path` verifies.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import socket
+from typing import Any, Callable, Iterable
+
+from lse.errors import LSEError
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident memory of the calling process (Linux ``ru_maxrss`` is in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _process_peak() -> tuple[str, int, int]:
+    return socket.gethostname(), os.getpid(), peak_rss_bytes()
+
+
+class Done:
+    """An already computed result with the ``Future.result()`` interface."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class InProcess:
+    """Run every task immediately in this process (``--workers 0``; tests, debugging)."""
+
+    n_workers = 1
+    description = "in-process (no Dask)"
+
+    def submit(self, fn: Callable, *args, **kwargs) -> Done:
+        args = [a.value if isinstance(a, Done) else a for a in args]
+        kwargs = {k: v.value if isinstance(v, Done) else v for k, v in kwargs.items()}
+        return Done(fn(*args, **kwargs))
+
+    def as_completed(self, futures: Iterable[Done]):
+        return iter(futures)
+
+    def gather(self, futures: list[Done]) -> list:
+        return [f.value for f in futures]
+
+    def scatter(self, value: Any) -> Done:
+        return Done(value)
+
+    def peak_memory(self) -> dict[str, int]:
+        return {"main": peak_rss_bytes()}
+
+    def check_shared_path(self, path: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class DaskExecutor:
+    """A ``distributed.Client`` on a new local cluster (``workers`` processes, one thread
+    each) or, with ``scheduler="tcp://host:port"``, on an existing cluster."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None,
+                 worker_memory: str | int = "auto"):
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None
+        if scheduler:
+            try:
+                self.client = Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise LSEError(f"cannot connect to the Dask scheduler at {scheduler}: {exc}") \
+                    from None
+            self.description = f"Dask cluster at {scheduler}"
+        else:
+            n = workers or os.cpu_count() or 1
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR,
+                                        memory_limit=worker_memory)
+            self.client = Client(self.cluster)
+            self.description = f"local Dask cluster, {n} worker process(es)"
+        self.n_workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def submit(self, fn: Callable, *args, **kwargs):
+        return self.client.submit(fn, *args, pure=False, **kwargs)
+
+    def as_completed(self, futures):
+        from dask.distributed import as_completed
+
+        return as_completed(futures)
+
+    def gather(self, futures: list) -> list:
+        return self.client.gather(futures)
+
+    def scatter(self, value: Any):
+        # wrapped in a list: a dict or list passed directly is scattered item by item
+        return self.client.scatter([value], broadcast=True, hash=False)[0]
+
+    def peak_memory(self) -> dict[str, int]:
+        """Peak RSS of every process: this one (client; with a local cluster also the
+        scheduler and the nannies), every worker and, on a remote cluster, every nanny."""
+        seen = {_process_peak()[:2]}
+        out = {"client": peak_rss_bytes()}
+        for name, kwargs in (("worker", {}), ("nanny", {"nanny": True})):
+            try:
+                res = self.client.run(_process_peak, on_error="ignore", **kwargs)
+            except Exception:  # pragma: no cover - clusters without nannies
+                continue
+            for addr, value in sorted(res.items()):
+                if isinstance(value, tuple) and value[:2] not in seen:
+                    seen.add(value[:2])
+                    out[f"{name} {addr}"] = value[2]
+        return out
+
+    def check_shared_path(self, path: str) -> None:
+        seen = self.client.run(os.path.isdir, path)
+        missing = [addr for addr, ok in seen.items() if not ok]
+        if missing:
+            raise LSEError(f"Dask worker(s) {', '.join(missing)} cannot see {path}; the work "
+                           "directory and --out must be on a filesystem shared by the client "
+                           "and every worker")
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def make_executor(workers: int | None, scheduler: str | None, worker_memory="auto"):
+    """``workers == 0`` -> :class:`InProcess`; otherwise a :class:`DaskExecutor`."""
+    if scheduler in (None, "", "local") and workers == 0:
+        return InProcess()
+    if workers is not None and workers < 0:
+        raise LSEError(f"--workers must be >= 0 (got {workers})")
+    return DaskExecutor(workers, scheduler if scheduler not in ("", "local") else None,
+                        worker_memory)
+
+
+def tree_reduce(executor, fn: Callable, futures: list):
+    """Combine ``futures`` with ``fn(a, b)`` pairwise, level by level, on the executor."""
+    if not futures:
+        raise ValueError("nothing to reduce")
+    while len(futures) > 1:
+        nxt = [executor.submit(fn, futures[i], futures[i + 1])
+               for i in range(0, len(futures) - 1, 2)]
+        if len(futures) % 2:
+            nxt.append(futures[-1])
+        futures = nxt
+    return futures[0]

@@ -1,0 +1,190 @@
+"""The pipeline's tasks: module-level functions that run on a worker (or in-process).
+
+Every task takes and returns small objects and keeps its bulk data in the work directory,
+each file written atomically under a name derived from everything that determines its content.
+A re-run with ``--resume`` therefore recognises finished work by name alone (a changed corpus
+file or option changes the name), and a killed run leaves at worst some ``*.tmp`` files,
+which are ignored.
+
+Work directory files (``KEY``: fingerprints, see :func:`fingerprint`):
+
+* ``scan-KEY.ids`` / ``scan-KEY.pkl``: a shard's local-id stream and its :class:`ShardScan`;
+* ``count-KEY.json`` + ``run-KEY-N/``: a shard's symmetric scaled counts (one or more runs);
+* ``counts-KEY-N/``: the final counts (float64, isolated words pruned) of one row block,
+  assembled into ``counts.npz`` by the client.
+
+Row blocks themselves (the sums of all runs over a range of rows) are not written: they stay in
+the memory of the worker that reduced them, where they are filtered.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+from itertools import repeat
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from lse.io import atomic_path
+
+from .cooccur import BOUNDARY, GAP, REMOVE, CooccurrenceCounter, sum_csr
+from .filtering import filter_block
+from .scan import ShardScan, load_stream, scan_shard
+from .sources import Shard
+from .sparse_io import CSRDir, save_csr_dir
+from .tokenize import DOC, LINE
+from .vocab import CodeTable
+
+#: Code of a line end in ``--boundary paragraph`` mode, resolved by :func:`_paragraphs`.
+_LINE = -4
+#: Ids mapped to codes per step of the counting pass (bounds its memory).
+_MAP_CHUNK = 1 << 22
+
+
+def fingerprint(*parts) -> str:
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+
+
+def _write_pickle(obj, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _read_pickle(path: Path):
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+# -- pass 1: scan ------------------------------------------------------------------------------
+def scan_task(shard: Shard, key: str, workdir: str, tokenizer, encoding: str,
+              progress=None) -> dict:
+    """Scan one shard (or reuse a finished scan); return its word counts and statistics."""
+    workdir = Path(workdir)
+    meta, ids = workdir / f"scan-{key}.pkl", workdir / f"scan-{key}.ids"
+    if meta.exists() and ids.exists():
+        scan: ShardScan = _read_pickle(meta)
+        reused = True
+    else:
+        with atomic_path(ids) as tmp:
+            scan = scan_shard(shard, tokenizer, tmp, encoding=encoding, progress=progress)
+        _write_pickle(scan, meta)
+        reused = False
+    return {"key": key, "word_counts": scan.word_counts(), "tokens": scan.tokens,
+            "bytes": scan.read.bytes, "bad_bytes": scan.read.bad_bytes,
+            "documents": scan.read.documents, "seconds": scan.seconds, "reused": reused}
+
+
+def word_counts_of(result: dict) -> dict:
+    return result["word_counts"]
+
+
+# -- pass 2: count -----------------------------------------------------------------------------
+def _code_table(words: list[str], codes: dict[str, int], boundary: str,
+                oov: str) -> np.ndarray:
+    default = REMOVE if oov == "remove" else GAP
+    table = np.fromiter(map(codes.get, words, repeat(default)), np.int32, len(words))
+    line = {"line": BOUNDARY, "paragraph": _LINE, "document": REMOVE}[boundary]
+    for i, w in enumerate(words):
+        if w == LINE:
+            table[i] = line
+        elif w == DOC:
+            table[i] = BOUNDARY
+    return table
+
+
+def _paragraphs(codes: np.ndarray, previous_was_line: bool) -> tuple[np.ndarray, bool]:
+    """A line end right after another line end (a line without words) ends a paragraph;
+    every other line end is dropped."""
+    is_line = codes == _LINE
+    before = np.empty_like(is_line)
+    before[0] = previous_was_line
+    before[1:] = is_line[:-1]
+    codes = codes.copy()
+    codes[is_line] = REMOVE
+    codes[is_line & before] = BOUNDARY
+    return codes, bool(is_line[-1])
+
+
+def count_task(scan_key: str, key: str, workdir: str, codes: CodeTable, vocab_size: int,
+               window: int, boundary: str, oov: str, memory_limit: int,
+               progress=None) -> dict:
+    """Count one shard's windows into one or more run directories (or reuse them)."""
+    workdir = Path(workdir)
+    done = workdir / f"count-{key}.json"
+    if done.exists():
+        info = json.loads(done.read_text())
+        if all((workdir / r).is_dir() for r in info["runs"]):
+            return dict(info, reused=True)
+    scan: ShardScan = _read_pickle(workdir / f"scan-{scan_key}.pkl")
+    table = _code_table(scan.words, codes.codes(), boundary, oov)
+    runs: list[str] = []
+
+    def spill(matrix: sp.csr_matrix) -> None:
+        name = f"run-{key}-{len(runs)}"
+        save_csr_dir(matrix, workdir / name)
+        runs.append(name)
+
+    counter = CooccurrenceCounter(vocab_size, window, memory_limit=memory_limit, spill=spill)
+    stream = load_stream(workdir / f"scan-{scan_key}.ids", scan.n_ids)
+    was_line = False
+    markers = [i for i, w in enumerate(scan.words) if w in (LINE, DOC)]
+    for lo in range(0, len(stream), _MAP_CHUNK):
+        ids = stream[lo:lo + _MAP_CHUNK]
+        chunk = table[ids]
+        if boundary == "paragraph":
+            chunk, was_line = _paragraphs(chunk, was_line)
+        counter.feed(chunk)
+        if progress is not None:
+            progress(len(ids) - sum(int(np.count_nonzero(ids == m)) for m in markers))
+    del stream
+    last = counter.flush()
+    if last.nnz or not runs:
+        spill(last)
+    info = {"runs": runs, "events": int(counter.events), "tokens": scan.tokens,
+            "scale": counter.L}
+    with atomic_path(done) as tmp:
+        Path(tmp).write_text(json.dumps(info))
+    return dict(info, reused=False)
+
+
+# -- reduce, filter, final counts ----------------------------------------------------------------
+def reduce_block_task(workdir: str, runs: list[str], lo: int, hi: int) -> sp.csr_matrix:
+    """Rows ``lo:hi`` of the sum of every run. The block stays in the memory of the worker
+    that made it: the filter and final-count tasks of the block run there."""
+    workdir = Path(workdir)
+    return sum_csr([CSRDir(workdir / r).rows(lo, hi) for r in runs])
+
+
+def row_sums(block: sp.csr_matrix) -> tuple[np.ndarray, int]:
+    return np.asarray(block.sum(axis=1), np.int64).ravel(), int(block.nnz)
+
+
+def filter_block_task(block: sp.csr_matrix, lo: int, marginals: np.ndarray, total: int,
+                      min_pmi: float, top_k: int) -> tuple[sp.csr_matrix, dict]:
+    return filter_block(block, lo, marginals, total, min_pmi=min_pmi, top_k=top_k)
+
+
+def final_counts_task(block: sp.csr_matrix, lo: int, hi: int, new_ids: np.ndarray,
+                      scale: int, workdir: str, name: str) -> str:
+    """Write rows of the kept words in ``lo:hi`` to ``workdir/name``, columns renumbered to
+    the kept vocabulary, data as float64 counts (scaled integers / ``scale``)."""
+    n_kept = int(np.count_nonzero(new_ids >= 0))
+    if n_kept == len(new_ids):
+        out = sp.csr_matrix((block.data / scale, block.indices, block.indptr),
+                            shape=(hi - lo, n_kept))
+    else:
+        cols = new_ids.astype(np.int32)[block.indices]
+        keep = cols >= 0
+        dropped_rows = np.flatnonzero(new_ids[lo:hi] < 0)
+        for row in dropped_rows:  # isolated words are few
+            keep[block.indptr[row]:block.indptr[row + 1]] = False
+        kept_so_far = np.concatenate([[0], np.cumsum(keep)])
+        starts = block.indptr[np.append(np.flatnonzero(new_ids[lo:hi] >= 0), hi - lo)]
+        out = sp.csr_matrix((block.data[keep] / scale, cols[keep], kept_so_far[starts]),
+                            shape=(hi - lo - len(dropped_rows), n_kept))
+    save_csr_dir(out, Path(workdir) / name)
+    return name
