@@ -64,11 +64,14 @@ class PairSampler:
         hard_negatives: if False, the H slots are filled with easy negatives.
         hard_sampling: ``"uniform"`` (uniform over the hard-negative set) or ``"walk"`` (raw
             two-hop walks: cheaper, biased towards pairs with many shared neighbours).
+        materialize_limit: materialise the hard-negative set when ``sum_k deg(k)^2`` is at most
+            this (0 = never; always draw by rejection-corrected walks).
         seed: base seed; epoch ``e`` uses ``default_rng([seed, e])``.
     """
 
     def __init__(self, pairs, positives: int = 1024, hard: int = 1024, easy: int = 2048,
-                 hard_negatives: bool = True, hard_sampling: str = "uniform", seed: int = 0):
+                 hard_negatives: bool = True, hard_sampling: str = "uniform",
+                 materialize_limit: int = 20_000_000, seed: int = 0):
         for name, value in (("positives", positives), ("hard", hard), ("easy", easy)):
             if int(value) != value or value < 0:
                 raise LSEError(f"{name} per batch must be a non-negative integer (got {value})")
@@ -88,17 +91,40 @@ class PairSampler:
         self._keys = self._rows * self.n + self._cols  # sorted: CSR order with sorted indices
         self._indptr = self.D.indptr.astype(np.int64)
         self._degree = np.diff(self._indptr)
-        self._walk_operands = None
+        self._inv_degree = 1.0 / np.maximum(self._degree, 1)
+        self._max_degree = max(int(self._degree.max()), 1)
+        incoming = self.D.T.tocsr()  # row i lists the k with D[k, i] = 1
+        self._in_indptr = incoming.indptr.astype(np.int64)
+        self._in_indices = incoming.indices.astype(np.int64)
+        self._acceptance = 0.5  # running estimate of the hard-negative acceptance rate
+        self._hard_set = None
+        if (self.hard_negatives and hard_sampling == "uniform"
+                and float(np.sum(self._degree.astype(np.float64) ** 2)) <= materialize_limit):
+            self._hard_set = self.hard_negative_set()
+
+    def hard_negative_set(self) -> np.ndarray:
+        """Every hard negative (i, j), shape (n_pairs, 2), by a sparse ``D^T D`` (small D only)."""
+        shared = (self.D.T @ self.D).tocsr()
+        shared.setdiag(0)
+        shared.eliminate_zeros()
+        coo = shared.tocoo()
+        keep = ~self.linked(coo.row, coo.col)
+        return np.stack([coo.row[keep], coo.col[keep]], axis=1).astype(np.int64)
 
     def walk_weight(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """``w(i, j) = sum_k D[k, i] D[k, j] / deg(k)``: nnz x the walk's proposal probability."""
-        if self._walk_operands is None:
-            incoming = self.D.T.tocsr()  # row i = the k with D[k, i] = 1
-            inv_degree = 1.0 / np.maximum(self._degree, 1)
-            self._walk_operands = (incoming, incoming.multiply(inv_degree[None, :]).tocsr())
-            self._min_walk_weight = 1.0 / max(int(self._degree.max()), 1)
-        incoming, scaled = self._walk_operands
-        return np.asarray(incoming[i].multiply(scaled[j]).sum(axis=1)).ravel()
+        """``w(i, j) = sum_k D[k, i] D[k, j] / deg(k)``: nnz x the walk's proposal probability.
+
+        Vectorised over the batch: expand every ``i`` to its in-neighbours ``k``, test
+        ``D[k, j]`` by binary search, and sum ``1 / deg(k)`` per pair (cost: sum of deg(i)).
+        """
+        i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
+        starts = self._in_indptr[i]
+        lengths = self._in_indptr[i + 1] - starts
+        owner = np.repeat(np.arange(len(i)), lengths)
+        offsets = np.arange(len(owner)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        k = self._in_indices[np.repeat(starts, lengths) + offsets]
+        shared = self.linked(k, j[owner])
+        return np.bincount(owner[shared], weights=self._inv_degree[k[shared]], minlength=len(i))
 
     @property
     def batch_size(self) -> int:
@@ -122,26 +148,31 @@ class PairSampler:
 
         Falls back to easy negatives for the remainder if D has (almost) no hard negatives.
         """
+        if self._hard_set is not None:
+            if len(self._hard_set) == 0:
+                return self.sample_easy_negatives(count, rng)
+            return self._hard_set[rng.integers(0, len(self._hard_set), count)]
         found, have = [], 0
-        draw = max(64, 2 * count)
         for _ in range(max_rounds):
-            draw = min(draw, 1 << 22)
             if have >= count:
                 break
+            draw = int(min(1 << 22, max(64, 1.2 * (count - have) / max(self._acceptance, 1e-3))))
             edge = rng.integers(0, self.D.nnz, draw)
             k, i = self._rows[edge], self._cols[edge]
             j = self._cols[self._indptr[k] + (rng.random(draw) * self._degree[k]).astype(np.int64)]
             keep = (i != j) & ~self.linked(i, j)
-            i, j = i[keep], j[keep]
-            if self.hard_sampling == "uniform" and len(i):
+            if self.hard_sampling == "uniform":
+                # accept with probability w_min / w(i, j), w_min = 1 / max_degree, in two
+                # stages: deg(k) / max_degree (free) times 1 / (deg(k) w(i, j)) (both <= 1,
+                # since the walk's own k contributes 1 / deg(k) to w)
+                keep &= rng.random(draw) * self._max_degree < self._degree[k]
+                k, i, j = k[keep], i[keep], j[keep]
                 w = self.walk_weight(i, j)
-                accept = rng.random(len(i)) * w <= self._min_walk_weight
-                i, j = i[accept], j[accept]
-            pairs = np.stack([i, j], axis=1)
-            found.append(pairs)
-            have += len(pairs)
-            if len(pairs) < count // 4:  # low acceptance: draw more next round
-                draw *= 2
+                keep = rng.random(len(i)) * w * self._degree[k] <= 1.0
+            i, j = i[keep], j[keep]
+            found.append(np.stack([i, j], axis=1))
+            have += len(i)
+            self._acceptance = 0.5 * self._acceptance + 0.5 * max(len(i) / draw, 1e-4)
         out = np.concatenate(found)[:count] if found else np.zeros((0, 2), np.int64)
         if len(out) < count:
             out = np.concatenate([out, self.sample_easy_negatives(count - len(out), rng)])

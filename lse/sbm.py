@@ -26,6 +26,20 @@ PAPER_TABLE1 = {
 }
 MODELS = tuple(PAPER_TABLE1)
 
+#: Our tuned values for this implementation (``benchmarks/tune_sbm.py``, tuning graph seed 100,
+#: reported trials use seeds 0..). They differ from Table 1 because the paper leaves the
+#: learning rate, schedule, dropout rate, initialisation and the normalisation of the
+#: quantization loss unstated, and K / beta / lambda interact with all of them: with Table 1's
+#: LSE values (K=2, beta=1) our implementation reaches F1 ~0.94 (measured), with K=4, beta=0.5
+#: it reaches the paper's 0.98-0.99.
+TUNED = {
+    "lse": {"k": 4, "beta": 0.5, "hard_negatives": True, "quantization_weight": 0.1},
+    "cos": {"k": 4, "beta": 1.0, "hard_negatives": False, "quantization_weight": 0.3},
+    "dch": {"k": 2, "beta": 2.0, "hard_negatives": False, "quantization_weight": 0.01},
+    "dhn": {"k": 2, "beta": 4.0, "hard_negatives": False, "quantization_weight": 0.3},
+}
+PARAM_SETS = {"tuned": TUNED, "paper": PAPER_TABLE1}
+
 
 @dataclass
 class SBMConfig:
@@ -42,15 +56,18 @@ class SBMConfig:
     positives: int = 1024
     hard: int = 1024
     easy: int = 2048
-    learning_rate: float = 0.03
+    learning_rate: float = 0.15
     dropout: float = 0.1
     init_scale: float = 0.05
+    params: str = "tuned"
     overrides: dict = field(default_factory=dict)
 
     def model_params(self, model: str) -> dict:
         if model not in PAPER_TABLE1:
             raise LSEError(f"unknown model {model!r}; choose one of {', '.join(MODELS)} or all")
-        params = {k: v for k, v in PAPER_TABLE1[model].items() if k != "paper"}
+        if self.params not in PARAM_SETS:
+            raise LSEError(f"unknown parameter set {self.params!r}; choose tuned or paper")
+        params = {k: v for k, v in PARAM_SETS[self.params][model].items() if k != "paper"}
         params.update(self.overrides)
         return params
 
@@ -88,7 +105,8 @@ def run_trial(model: str, config: SBMConfig, seed: int = 0, progress: bool = Fal
     nodes = np.arange(D.shape[0])
     scores = precision_recall_f1(index.query_ids(nodes), faction_truth(labels), query_ids=nodes)
     return {"model": model, "seed": seed, "precision": scores["precision"],
-            "recall": scores["recall"], "f1": scores["f1"],
+            "recall": scores["recall"], "f1": scores["f1_of_means"],
+            "f1_per_query": scores["f1"],
             "clusters": count_clusters(codes), "train_seconds": trained - start,
             "seconds": time.perf_counter() - start}
 

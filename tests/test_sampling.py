@@ -21,21 +21,23 @@ def dense_hard_set(D):
     return {tuple(p) for p in np.argwhere(hard)}
 
 
-@pytest.mark.parametrize("mode", ["uniform", "walk"])
-def test_hard_negatives_are_valid_and_reach_every_pair(mode):
+@pytest.mark.parametrize("mode, limit", [("uniform", 0), ("uniform", 10**9), ("walk", 0)])
+def test_hard_negatives_are_valid_and_reach_every_pair(mode, limit):
     D = random_graph()
     truth = dense_hard_set(D)
-    sampler = PairSampler(D, hard_sampling=mode, seed=0)
+    sampler = PairSampler(D, hard_sampling=mode, materialize_limit=limit, seed=0)
+    assert (sampler._hard_set is not None) == (mode == "uniform" and limit > 0)
     pairs = sampler.sample_hard_negatives(60_000, np.random.default_rng(1))
     seen = {tuple(p) for p in pairs}
     assert seen <= truth            # only pairs with D = 0 and a shared neighbour
     assert seen == truth            # ... and all of them
 
 
-def test_uniform_mode_is_uniform_over_the_hard_set():
+@pytest.mark.parametrize("limit", [0, 10**9])  # rejection-corrected walks / materialised set
+def test_uniform_mode_is_uniform_over_the_hard_set(limit):
     D = random_graph(n=30, p=0.15, seed=3)
     truth = sorted(dense_hard_set(D))
-    sampler = PairSampler(D, hard_sampling="uniform", seed=0)
+    sampler = PairSampler(D, hard_sampling="uniform", materialize_limit=limit, seed=0)
     pairs = sampler.sample_hard_negatives(200_000, np.random.default_rng(2))
     index = {p: k for k, p in enumerate(truth)}
     counts = np.bincount([index[tuple(p)] for p in pairs], minlength=len(truth))
@@ -50,7 +52,7 @@ def test_uniform_mode_is_uniform_over_the_hard_set():
 
 def test_sbm_uniform_hard_negatives_match_set_composition():
     D, labels = generate_sbm(factions=60, size=10, seed=0)
-    sampler = PairSampler(D, seed=0)
+    sampler = PairSampler(D, materialize_limit=0, seed=0)
     pairs = sampler.sample_hard_negatives(50_000, np.random.default_rng(0))
     assert not sampler.linked(pairs[:, 0], pairs[:, 1]).any()
     inside = np.mean(labels[pairs[:, 0]] == labels[pairs[:, 1]])
