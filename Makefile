@@ -34,6 +34,7 @@ wordnet-if-root: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@echo "benchmark extras installed; run e.g. $(BIN)/python benchmarks/bench_index.py"
 
 clean:
 	rm -rf $(VENV) build *.egg-info
