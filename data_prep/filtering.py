@@ -20,6 +20,16 @@ import numpy as np
 import scipy.sparse as sp
 
 
+def compress_indptr(indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Row pointers of a CSR matrix after dropping the entries where ``keep`` is False.
+    (A cumulative sum in int32 when it fits: several times faster than numpy's default
+    bool -> int64 cumsum on tens of millions of entries.)"""
+    dtype = np.int32 if len(keep) < 2**31 else np.int64
+    kept = np.zeros(len(keep) + 1, dtype)
+    np.cumsum(keep, dtype=dtype, out=kept[1:])
+    return kept[indptr]
+
+
 def top_k_mask(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask over CSR entries selecting each row's ``k`` largest values.
 
@@ -61,12 +71,11 @@ def filter_block(block: sp.csr_matrix, row_offset: int, marginals: np.ndarray, t
     del row_factor
     atypical &= cols != np.repeat(np.arange(row_offset, row_offset + n_rows,
                                             dtype=cols.dtype), lengths)
-    kept = np.concatenate([[0], np.cumsum(atypical)])
-    indptr = kept[block.indptr]
+    indptr = compress_indptr(block.indptr, atypical)
     cols, vals = cols[atypical], vals[atypical]
     top = top_k_mask(indptr, vals, top_k)
-    kept = np.concatenate([[0], np.cumsum(top)])
-    out = sp.csr_matrix((np.ones(int(kept[-1]), np.float32), cols[top], kept[indptr]),
+    indptr = compress_indptr(indptr, top)
+    out = sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), cols[top], indptr),
                         shape=block.shape)
     stats = {"nonzeros": int(block.nnz), "atypical": int(len(vals)), "top_k": int(out.nnz)}
     return out, stats

@@ -23,33 +23,53 @@ def symmetric_binary(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
     return p.astype(np.float32)
 
 
+def _candidates(pairs: sp.csr_matrix, rng: np.random.Generator, n: int):
+    """Undirected pairs ``(i < j)`` in uniformly random order, without repetition: first
+    drawn as random stored entries (cheap on a big matrix; both directions of a pair are
+    stored, so each pair is equally likely), then, if that does not yield enough, all pairs
+    in a random permutation."""
+    seen: set[tuple[int, int]] = set()
+    for _ in range(4):
+        pos = rng.integers(0, pairs.nnz, size=4 * n + 64)
+        rows = np.searchsorted(pairs.indptr, pos, side="right") - 1
+        cols = pairs.indices[pos]
+        for i, j in zip(np.minimum(rows, cols).tolist(), np.maximum(rows, cols).tolist()):
+            if (i, j) not in seen:
+                seen.add((i, j))
+                yield i, j
+    upper = sp.triu(pairs, k=1).tocoo()
+    for e in rng.permutation(upper.nnz).tolist():
+        i, j = int(upper.row[e]), int(upper.col[e])
+        if (i, j) not in seen:
+            yield i, j
+
+
 def hold_out(pairs: sp.csr_matrix, n: int, seed: int | None = 0
              ) -> tuple[sp.csr_matrix, np.ndarray]:
     """Remove ``n`` random undirected pairs (fewer if not enough qualify); return the training
-    matrix and the held-out ``(n, 2)`` int64 array."""
+    matrix and the held-out ``(n, 2)`` int64 array. ``pairs`` must be canonical CSR."""
     rng = np.random.default_rng(seed)
-    upper = sp.triu(pairs, k=1).tocoo()
-    degree = np.asarray(pairs.getnnz(axis=1)).astype(np.int64)
-    order = rng.permutation(upper.nnz)
-    chosen: list[int] = []
-    rows, cols = upper.row, upper.col
-    for e in order:  # stops after n hits; nearly every candidate qualifies
-        if len(chosen) >= n:
-            break
-        i, j = rows[e], cols[e]
-        if degree[i] > 1 and degree[j] > 1:
-            degree[i] -= 1
-            degree[j] -= 1
-            chosen.append(e)
-    chosen = np.asarray(chosen, np.int64)
-    held = np.stack([upper.row[chosen], upper.col[chosen]], axis=1).astype(np.int64)
+    degree = np.diff(pairs.indptr).astype(np.int64)
+    held = []
+    if n > 0 and pairs.nnz:
+        for i, j in _candidates(pairs, rng, n):
+            if degree[i] > 1 and degree[j] > 1:
+                degree[i] -= 1
+                degree[j] -= 1
+                held.append((i, j))
+                if len(held) == n:
+                    break
+    held = np.asarray(held, np.int64).reshape(-1, 2)
     flip = rng.random(len(held)) < 0.5
     held[flip] = held[flip][:, ::-1]
     if len(held):
+        # entries are in (row, column) order in a canonical CSR matrix: find them by bisection
+        n_cols = pairs.shape[1]
+        keys = np.repeat(np.arange(pairs.shape[0], dtype=np.int64) * n_cols,
+                         np.diff(pairs.indptr)) + pairs.indices
         both = np.concatenate([held, held[:, ::-1]])
-        mask = sp.csr_matrix((np.ones(len(both), np.float32), (both[:, 0], both[:, 1])),
-                             shape=pairs.shape)
-        pairs = (pairs - mask).tocsr()
+        pairs = pairs.copy()
+        pairs.data[np.searchsorted(keys, both[:, 0] * n_cols + both[:, 1])] = 0
         pairs.eliminate_zeros()
     return pairs, held
 

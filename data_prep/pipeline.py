@@ -45,6 +45,8 @@ BOUNDARIES = ("line", "paragraph", "document")
 OOV_MODES = ("remove", "gap")
 #: Bytes per stored nonzero a block reducer holds (its slices of every run, pairwise sums).
 _REDUCE_NNZ_BYTES = 40
+#: Bytes per nonzero of a reduced block held in memory (int64 count + int32 column).
+_BLOCK_NNZ_BYTES = 12
 
 
 @dataclass(frozen=True)
@@ -165,153 +167,188 @@ def prepare(corpus: list[str], out: str | Path, config: PrepareConfig | None = N
     return stats
 
 
+class _Job:
+    """The phases of one ``prepare`` run; results pass between them as attributes."""
+
+    def __init__(self, shards, config, vocab_options, tokenizer, executor, work, progress,
+                 log, t_start):
+        self.shards, self.config, self.vocab_options = shards, config, vocab_options
+        self.tokenizer, self.ex, self.work, self.wd = tokenizer, executor, work, str(work)
+        self.progress, self.log, self.t_start = progress, log, t_start
+        self.local = isinstance(executor, InProcess)  # eager tasks: per-chunk progress
+        self.times: dict[str, float] = {"startup": time.perf_counter() - t_start}
+
+    def _bar_fn(self, bar: _Progress):
+        return bar.update if self.local else None
+
+    def _follow(self, futures, bar: _Progress) -> list:
+        for f in self.ex.as_completed(futures):
+            if not self.local:
+                bar.update(f.result()["tokens"])
+        bar.close()
+        return self.ex.gather(futures)
+
+    def scan(self) -> None:
+        """Phase 1 (scan) and 2 (vocabulary)."""
+        cfg, ex = self.config, self.ex
+        bar = _Progress(self.progress, "read+tokenize")
+        self.scan_keys = [tasks.fingerprint(s.key(), repr(self.tokenizer), cfg.encoding)
+                          for s in self.shards]
+        scans = [ex.submit(tasks.scan_task, s, k, self.wd, self.tokenizer, cfg.encoding,
+                           progress=self._bar_fn(bar))
+                 for s, k in zip(self.shards, self.scan_keys)]
+        self.scan_info = self._follow([ex.submit(_scan_info, f) for f in scans], bar)
+        word_counts = tree_reduce(ex, merge_counts,
+                                  [ex.submit(tasks.word_counts_of, f) for f in scans]).result()
+        self.times["scan"] = time.perf_counter() - self.t_start - self.times["startup"]
+        t = time.perf_counter()
+        self.vocab = build_vocabulary(word_counts, self.vocab_options)
+        self.vocab_key = tasks.fingerprint(self.vocab.words, list(self.vocab.dropped))
+        self.tokens = sum(i["tokens"] for i in self.scan_info)
+        self.times["vocabulary"] = time.perf_counter() - t
+        self.log(f"lse prepare: vocabulary {len(self.vocab)} words "
+                 f"({self.vocab.summary['distinct_words']} distinct, "
+                 f"{len(self.vocab.dropped)} extremely common dropped)")
+
+    def count(self) -> None:
+        """Phase 3: every shard's windows into runs on disk."""
+        cfg, ex = self.config, self.ex
+        t = time.perf_counter()
+        codes = ex.scatter(self.vocab.code_table())
+        bar = _Progress(self.progress, "count windows", total=self.tokens)
+        futures = [ex.submit(tasks.count_task, sk,
+                             tasks.fingerprint(sk, self.vocab_key, cfg.window, cfg.boundary,
+                                               cfg.oov),
+                             self.wd, codes, len(self.vocab), cfg.window, cfg.boundary, cfg.oov,
+                             cfg.memory_limit, progress=self._bar_fn(bar))
+                   for sk in self.scan_keys]
+        self.count_info = self._follow(futures, bar)
+        self.run_names = [r for info in self.count_info for r in info["runs"]]
+        self.times["count"] = time.perf_counter() - t
+
+    def reduce(self) -> None:
+        """Phase 4: row blocks summed over all runs, kept on the workers; marginals."""
+        ex, V = self.ex, len(self.vocab)
+        t = time.perf_counter()
+        runs = [CSRDir(self.work / r) for r in self.run_names]
+        stored = sum(r.nnz for r in runs)
+        n_blocks = max(2 * ex.n_workers,
+                       math.ceil(stored * _REDUCE_NNZ_BYTES / self.config.memory_limit))
+        self.blocks = _row_blocks(runs, V, n_blocks)
+        # reduced blocks stay in the workers' memory unless they would not fit the budget
+        spill = self.spilled = (stored * _BLOCK_NNZ_BYTES
+                                > self.config.memory_limit * ex.n_workers)
+        key = tasks.fingerprint(self.vocab_key, sorted(self.run_names))
+        self.reduced = [ex.submit(tasks.reduce_block_task, self.wd, self.run_names, lo, hi,
+                                  f"block-{key}-{i}" if spill else None)
+                        for i, (lo, hi) in enumerate(self.blocks)]
+        sums = ex.gather([ex.submit(tasks.row_sums, b, self.wd) for b in self.reduced])
+        self.marginals = np.concatenate([r for r, _ in sums])
+        self.total = int(self.marginals.sum())
+        self.nnz = sum(n for _, n in sums)
+        self.times["reduce"] = time.perf_counter() - t
+        if self.nnz == 0:
+            raise LSEError("no two vocabulary words ever occur within one window: the corpus "
+                           "is too small or --min-count / --drop-top remove too much")
+
+    def pairs(self) -> None:
+        """Phase 5: filter blocks, symmetrise, prune isolated words (and start writing their
+        final counts on the workers), hold out test pairs."""
+        cfg, ex, V = self.config, self.ex, len(self.vocab)
+        t = time.perf_counter()
+        marg = ex.scatter(self.marginals)
+        self.filtered = ex.gather([ex.submit(tasks.filter_block_task, b, self.wd, lo, marg,
+                                             self.total, cfg.min_pmi, cfg.top_k)
+                                   for b, (lo, hi) in zip(self.reduced, self.blocks)])
+        pairs = symmetric_binary([b for b, _ in self.filtered])
+        self.keep = np.ones(V, bool) if cfg.keep_isolated else np.diff(pairs.indptr) > 0
+        if not self.keep.any():
+            raise LSEError(f"no pair passed the atypicality filter (--min-pmi {cfg.min_pmi}); "
+                           "lower --min-pmi or use a larger corpus")
+        new_ids = np.full(V, -1, np.int64)
+        new_ids[self.keep] = np.arange(int(self.keep.sum()))
+        new = ex.scatter(new_ids)
+        key = tasks.fingerprint(self.vocab_key, sorted(self.run_names))
+        self.final = [ex.submit(tasks.final_counts_task, b, lo, hi, new,
+                                weight_scale(cfg.window), self.wd, f"counts-{key}-{i}")
+                      for i, (b, (lo, hi)) in enumerate(zip(self.reduced, self.blocks))]
+        del self.reduced  # each block is freed once its final counts are written
+        if not self.keep.all():
+            pairs = pairs[self.keep][:, self.keep].tocsr()
+        self.n_pairs = pairs.nnz // 2
+        self.train, self.heldout = hold_out(pairs, cfg.holdout, cfg.seed)
+        self.times["filter"] = time.perf_counter() - t
+
+    def write(self, out: Path, overwrite: bool) -> dict:
+        """Phase 6: the dataset directory, atomically."""
+        t = time.perf_counter()
+        words = [w for w, k in zip(self.vocab.words, self.keep) if k]
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            write_vocab(tmp / "vocab.txt", words, self.vocab.counts[self.keep])
+            sp.save_npz(tmp / "pairs.npz", self.train, compressed=False)
+            np.save(tmp / "heldout.npy", self.heldout)
+            names = self.ex.gather(self.final)
+            write_npz(tmp / "counts.npz", [CSRDir(self.work / n) for n in names])
+            self.times["write"] = time.perf_counter() - t
+            self.times["total"] = time.perf_counter() - self.t_start
+            stats = self.stats(len(words))
+            (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n",
+                                            encoding="utf-8")
+        if len(self.heldout) < self.config.holdout:
+            self.log(f"lse prepare: warning: only {len(self.heldout)} of "
+                     f"{self.config.holdout} held-out pairs could be drawn (too few pairs whose "
+                     "words keep another pair)")
+        return stats
+
+    def stats(self, n_words: int) -> dict:
+        cfg, info, cinfo, times = self.config, self.scan_info, self.count_info, self.times
+        scale = weight_scale(cfg.window)
+        memory = self.ex.peak_memory()
+        counting = times["count"] + times["reduce"]
+        return {
+            "corpus": {"shards": len(self.shards),
+                       "sources": sorted({s.source for s in self.shards}),
+                       "bytes_on_disk": int(sum(s.size for s in self.shards)),
+                       "bytes_decoded": int(sum(i["bytes"] for i in info)),
+                       "bad_bytes": int(sum(i["bad_bytes"] for i in info)),
+                       "documents": int(sum(i["documents"] for i in info)),
+                       "tokens": int(self.tokens),
+                       "shards_reused": int(sum(i["reused"] for i in info))},
+            "vocabulary": dict(self.vocab.summary,
+                               isolated_removed=int(len(self.keep) - self.keep.sum()),
+                               final=n_words, dropped_words=list(self.vocab.dropped)[:100]),
+            "counts": {"window": cfg.window, "weight_scale": scale,
+                       "pair_events": int(sum(i["events"] for i in cinfo)),
+                       "runs": len(self.run_names), "row_blocks": len(self.blocks),
+                       "row_blocks_spilled": bool(self.spilled),
+                       "nonzeros": int(self.nnz), "total_weight": self.total / scale,
+                       "shards_reused": int(sum(i["reused"] for i in cinfo))},
+            "pairs": {"stored_counts": int(sum(s["nonzeros"] for _, s in self.filtered)),
+                      "atypical": int(sum(s["atypical"] for _, s in self.filtered)),
+                      "after_top_k": int(sum(s["top_k"] for _, s in self.filtered)),
+                      "undirected_pairs": int(self.n_pairs),
+                      "heldout_requested": cfg.holdout, "heldout": int(len(self.heldout)),
+                      "training_pairs": int(self.train.nnz // 2),
+                      "training_nonzeros": int(self.train.nnz),
+                      "degree": degree_summary(self.train)},
+            "config": _config_dict(cfg),
+            "executor": self.ex.description,
+            "time_seconds": {k: round(v, 3) for k, v in times.items()},
+            "tokens_per_second": {"counting": round(self.tokens / max(counting, 1e-9)),
+                                  "total": round(self.tokens / max(times["total"], 1e-9))},
+            "peak_memory_bytes": dict(memory, total=int(sum(memory.values()))),
+        }
+
+
 def _run(shards, out, config, vocab_options, tokenizer, executor, work, overwrite, progress,
          log, t_start) -> dict:
-    wd = str(work)
-    times: dict[str, float] = {"startup": time.perf_counter() - t_start}
-    local = isinstance(executor, InProcess)
-
-    # 1. scan ------------------------------------------------------------------------------
-    t = time.perf_counter()
-    bar = _Progress(progress, "read+tokenize")
-    scan_keys = [tasks.fingerprint(s.key(), repr(tokenizer), config.encoding) for s in shards]
-    scans = [executor.submit(tasks.scan_task, s, k, wd, tokenizer, config.encoding,
-                             progress=bar.update if local else None)
-             for s, k in zip(shards, scan_keys)]
-    infos = [executor.submit(_scan_info, f) for f in scans]
-    for f in executor.as_completed(infos):
-        if not local:
-            bar.update(f.result()["tokens"])
-    bar.close()
-    scan_info = executor.gather(infos)
-    counts_f = tree_reduce(executor, merge_counts,
-                           [executor.submit(tasks.word_counts_of, f) for f in scans])
-    word_counts = counts_f.result()
-    del scans, counts_f
-    times["scan"] = time.perf_counter() - t
-
-    # 2. vocabulary ------------------------------------------------------------------------
-    t = time.perf_counter()
-    vocab = build_vocabulary(word_counts, vocab_options)
-    del word_counts
-    V = len(vocab)
-    vocab_key = tasks.fingerprint(vocab.words, list(vocab.dropped))
-    codes = executor.scatter(vocab.code_table())
-    times["vocabulary"] = time.perf_counter() - t
-    log(f"lse prepare: vocabulary {V} words ({vocab.summary['distinct_words']} distinct, "
-        f"{len(vocab.dropped)} extremely common dropped)")
-
-    # 3. count -----------------------------------------------------------------------------
-    t = time.perf_counter()
-    tokens = sum(i["tokens"] for i in scan_info)
-    bar = _Progress(progress, "count windows", total=tokens)
-    counted = [executor.submit(tasks.count_task, sk,
-                               tasks.fingerprint(sk, vocab_key, config.window, config.boundary,
-                                                 config.oov),
-                               wd, codes, V, config.window, config.boundary, config.oov,
-                               config.memory_limit, progress=bar.update if local else None)
-               for sk in scan_keys]
-    for f in executor.as_completed(counted):
-        if not local:
-            bar.update(f.result()["tokens"])
-    bar.close()
-    count_info = executor.gather(counted)
-    run_names = [r for info in count_info for r in info["runs"]]
-    times["count"] = time.perf_counter() - t
-
-    # 4. reduce by row block ---------------------------------------------------------------
-    t = time.perf_counter()
-    runs = [CSRDir(work / r) for r in run_names]
-    stored = sum(r.nnz for r in runs)
-    n_blocks = max(2 * executor.n_workers,
-                   math.ceil(stored * _REDUCE_NNZ_BYTES / config.memory_limit))
-    blocks = _row_blocks(runs, V, n_blocks)
-    del runs
-    block_key = tasks.fingerprint(vocab_key, sorted(run_names))
-    reduced = [executor.submit(tasks.reduce_block_task, wd, run_names, lo, hi)
-               for lo, hi in blocks]
-    sums = executor.gather([executor.submit(tasks.row_sums, b) for b in reduced])
-    marginals = np.concatenate([r for r, _ in sums])
-    total = int(marginals.sum())
-    nnz = sum(n for _, n in sums)
-    times["reduce"] = time.perf_counter() - t
-    if nnz == 0:
-        raise LSEError("no two vocabulary words ever occur within one window: the corpus is "
-                       "too small or --min-count / --drop-top remove too much")
-
-    # 5. filter, symmetrise, hold out ------------------------------------------------------
-    t = time.perf_counter()
-    marg_f = executor.scatter(marginals)
-    filtered = executor.gather([executor.submit(tasks.filter_block_task, b, lo, marg_f, total,
-                                                config.min_pmi, config.top_k)
-                                for b, (lo, hi) in zip(reduced, blocks)])
-    pairs = symmetric_binary([b for b, _ in filtered])
-    degree = np.asarray(pairs.getnnz(axis=1))
-    keep = np.ones(V, bool) if config.keep_isolated else degree > 0
-    if not keep.any():
-        raise LSEError(f"no pair passed the atypicality filter (--min-pmi {config.min_pmi}); "
-                       "lower --min-pmi or use a larger corpus")
-    new_ids = np.full(V, -1, np.int64)
-    new_ids[keep] = np.arange(int(keep.sum()))
-    if not keep.all():
-        pairs = pairs[keep][:, keep].tocsr()
-    n_pairs_before = pairs.nnz // 2
-    train, heldout = hold_out(pairs, config.holdout, config.seed)
-    times["filter"] = time.perf_counter() - t
-
-    # 6. write -----------------------------------------------------------------------------
-    t = time.perf_counter()
-    scale = weight_scale(config.window)
-    new_f = executor.scatter(new_ids)
-    names = executor.gather([executor.submit(tasks.final_counts_task, b, lo, hi, new_f, scale,
-                                             wd, f"counts-{block_key}-{i}")
-                             for i, (b, (lo, hi)) in enumerate(zip(reduced, blocks))])
-    del reduced
-    count_blocks = [CSRDir(work / n) for n in names]
-    words = [w for w, k in zip(vocab.words, keep) if k]
-    stats = {
-        "corpus": {"shards": len(shards), "sources": sorted({s.source for s in shards}),
-                   "bytes_on_disk": int(sum(s.size for s in shards)),
-                   "bytes_decoded": int(sum(i["bytes"] for i in scan_info)),
-                   "bad_bytes": int(sum(i["bad_bytes"] for i in scan_info)),
-                   "documents": int(sum(i["documents"] for i in scan_info)),
-                   "tokens": int(tokens),
-                   "shards_reused": int(sum(i["reused"] for i in scan_info))},
-        "vocabulary": dict(vocab.summary, isolated_removed=int(V - keep.sum()),
-                           final=len(words), dropped_words=list(vocab.dropped)[:100]),
-        "counts": {"window": config.window, "weight_scale": scale,
-                   "pair_events": int(sum(i["events"] for i in count_info)),
-                   "runs": len(run_names), "row_blocks": len(blocks), "nonzeros": int(nnz),
-                   "total_weight": total / scale,
-                   "shards_reused": int(sum(i["reused"] for i in count_info))},
-        "pairs": {"stored_counts": int(sum(s["nonzeros"] for _, s in filtered)),
-                  "atypical": int(sum(s["atypical"] for _, s in filtered)),
-                  "after_top_k": int(sum(s["top_k"] for _, s in filtered)),
-                  "undirected_pairs": int(n_pairs_before),
-                  "heldout_requested": config.holdout, "heldout": int(len(heldout)),
-                  "training_pairs": int(train.nnz // 2), "training_nonzeros": int(train.nnz),
-                  "degree": degree_summary(train)},
-        "config": _config_dict(config),
-        "executor": executor.description,
-    }
-    with atomic_directory(out, overwrite=overwrite) as tmp:
-        write_vocab(tmp / "vocab.txt", words, vocab.counts[keep])
-        write_npz(tmp / "counts.npz", count_blocks)
-        sp.save_npz(tmp / "pairs.npz", train, compressed=False)
-        np.save(tmp / "heldout.npy", heldout)
-        times["write"] = time.perf_counter() - t
-        times["total"] = time.perf_counter() - t_start
-        memory = executor.peak_memory()
-        stats["time_seconds"] = {k: round(v, 3) for k, v in times.items()}
-        counting = times["count"] + times["reduce"]
-        stats["tokens_per_second"] = {"counting": round(tokens / max(counting, 1e-9)),
-                                      "total": round(tokens / max(times["total"], 1e-9))}
-        stats["peak_memory_bytes"] = dict(memory, total=int(sum(memory.values())))
-        (tmp / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
-    if len(heldout) < config.holdout:
-        log(f"lse prepare: warning: only {len(heldout)} of {config.holdout} held-out pairs "
-            "could be drawn (too few pairs whose words keep another pair)")
-    return stats
+    job = _Job(shards, config, vocab_options, tokenizer, executor, work, progress, log,
+               t_start)
+    job.scan()
+    job.count()
+    job.reduce()
+    job.pairs()
+    return job.write(out, overwrite)
 
 
 def _scan_info(result: dict) -> dict:

@@ -7,8 +7,9 @@
 * WikiExtractor output: the ``<doc id=... url=... title=...>`` and ``</doc>`` lines are replaced
   by the document marker :data:`data_prep.tokenize.DOC` (they are not text).
 * NLTK corpora: plain-text corpora are read file by file as bytes (decoded with the corpus' own
-  encoding); tagged / parsed corpora through their ``tagged_sents`` (one sentence per line,
-  ``-NONE-`` trace tokens dropped). Each corpus file ends with a document marker.
+  encoding); ``word/tag`` corpora (Brown) likewise with the tags stripped by a regex; other
+  tagged / parsed corpora through their ``tagged_sents`` (one sentence per line, ``-NONE-``
+  trace tokens dropped). Each corpus file ends with a document marker.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Iterator
 
 from lse.errors import LSEError
 
-from .sources import Shard, nltk_corpus
+from .sources import NLTKFiles, Shard, nltk_corpus
 from .tokenize import DOC
 
 _OPENERS = {"gz": gzip.open, "bz2": bz2.open, "xz": lzma.open, "lzma": lzma.open}
@@ -33,6 +34,8 @@ _CORRUPT = (lzma.LZMAError, EOFError, zlib.error, gzip.BadGzipFile, OSError)
 #: literal-prefixed pattern is much faster than a ``^``-anchored multiline one).
 _DOC_LINE = re.compile(r"\n(?:<doc(?: [^\n]*)?>|</doc>)[^\S\n]*(?=\n|\Z)")
 _DOC_LINE_BYTES = re.compile(_DOC_LINE.pattern.encode())
+#: ``word/tag`` -> ``word`` (the tag follows the last slash, as in ``nltk.tag.str2tuple``).
+_SLASH_TAG = re.compile(r"(\S+)/[^\s/]*")
 #: Refuse a file when more than this fraction of its first 64KB does not decode.
 MAX_BAD_FRACTION = 0.3
 _SNIFF = 1 << 16
@@ -161,11 +164,15 @@ def read_bytes(shard: Shard, *, chunk_bytes: int = 4 << 20, stats: ReadStats | N
 
 
 def nltk_kind(reader, name: str) -> str:
-    """How to read an NLTK corpus: ``"raw"`` (plain text) or ``"tagged"`` (token lists)."""
-    from nltk.corpus.reader import PlaintextCorpusReader
+    """How to read an NLTK corpus: ``"raw"`` (plain text), ``"slash"`` (``word/tag`` text, one
+    sentence per line, like Brown) or ``"tagged"`` (through NLTK's ``tagged_sents``)."""
+    from nltk.corpus.reader import PlaintextCorpusReader, TaggedCorpusReader
 
     if isinstance(reader, PlaintextCorpusReader):
         return "raw"
+    if type(reader).__name__ in ("TaggedCorpusReader", "CategorizedTaggedCorpusReader") \
+            and isinstance(reader, TaggedCorpusReader) and getattr(reader, "_sep", None) == "/":
+        return "slash"
     if hasattr(reader, "tagged_sents"):
         return "tagged"
     raise LSEError(f"nltk:{name} is a {type(reader).__name__}, not a corpus of running text")
@@ -175,13 +182,13 @@ def _nltk_text(shard: Shard, chunk_bytes: int, stats: ReadStats) -> Iterator[str
     name = shard.source[5:]
     reader = nltk_corpus(name, shard.nltk_data)
     kind = nltk_kind(reader, name)
+    files = NLTKFiles(reader) if kind != "tagged" else None
     buf: list[str] = []
     size = 0
     for fid in shard.fileids:
         where = f"nltk:{name}/{fid}"
-        if kind == "raw":
-            with reader.abspath(fid).open() as fh:
-                data = fh.read()
+        if kind != "tagged":
+            data = files.read(fid)
             encoding = reader.encoding(fid) or "utf-8"
             _counter.bad = 0
             text = _decoder(encoding).decode(data, final=True)
@@ -189,6 +196,9 @@ def _nltk_text(shard: Shard, chunk_bytes: int, stats: ReadStats) -> Iterator[str
             stats.bad_bytes += _counter.bad
             stats.bytes += len(data)
             text = text.replace("\x00", " ")
+            if kind == "slash":  # what tagged_sents yields, 100x faster: drop the /tags
+                text = "\n".join(" ".join(_SLASH_TAG.sub(r"\1", line).split())
+                                 for line in text.split("\n") if line.strip())
         else:
             text = "\n".join(" ".join(w for w, tag in sent if tag != "-NONE-")
                              for sent in reader.tagged_sents(fid))

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from lse.io import atomic_path
 
 from .cooccur import BOUNDARY, GAP, REMOVE, CooccurrenceCounter, sum_csr
-from .filtering import filter_block
+from .filtering import compress_indptr, filter_block
 from .scan import ShardScan, load_stream, scan_shard
 from .sources import Shard
 from .sparse_io import CSRDir, save_csr_dir
@@ -152,26 +152,41 @@ def count_task(scan_key: str, key: str, workdir: str, codes: CodeTable, vocab_si
 
 
 # -- reduce, filter, final counts ----------------------------------------------------------------
-def reduce_block_task(workdir: str, runs: list[str], lo: int, hi: int) -> sp.csr_matrix:
-    """Rows ``lo:hi`` of the sum of every run. The block stays in the memory of the worker
-    that made it: the filter and final-count tasks of the block run there."""
+def reduce_block_task(workdir: str, runs: list[str], lo: int, hi: int,
+                      spill_as: str | None = None) -> sp.csr_matrix | str:
+    """Rows ``lo:hi`` of the sum of every run. The block normally stays in the memory of the
+    worker that made it (the filter and final-count tasks of the block run there); with
+    ``spill_as`` (when all blocks together would not fit the workers' memory budget) it is
+    written to ``workdir/spill_as`` and only that name is returned."""
     workdir = Path(workdir)
-    return sum_csr([CSRDir(workdir / r).rows(lo, hi) for r in runs])
+    block = sum_csr([CSRDir(workdir / r).rows(lo, hi) for r in runs])
+    if spill_as is None:
+        return block
+    save_csr_dir(block, workdir / spill_as)
+    return spill_as
 
 
-def row_sums(block: sp.csr_matrix) -> tuple[np.ndarray, int]:
+def _block(block: sp.csr_matrix | str, workdir: str) -> sp.csr_matrix:
+    return CSRDir(Path(workdir) / block).load() if isinstance(block, str) else block
+
+
+def row_sums(block: sp.csr_matrix | str, workdir: str) -> tuple[np.ndarray, int]:
+    block = _block(block, workdir)
     return np.asarray(block.sum(axis=1), np.int64).ravel(), int(block.nnz)
 
 
-def filter_block_task(block: sp.csr_matrix, lo: int, marginals: np.ndarray, total: int,
-                      min_pmi: float, top_k: int) -> tuple[sp.csr_matrix, dict]:
-    return filter_block(block, lo, marginals, total, min_pmi=min_pmi, top_k=top_k)
+def filter_block_task(block: sp.csr_matrix | str, workdir: str, lo: int,
+                      marginals: np.ndarray, total: int, min_pmi: float,
+                      top_k: int) -> tuple[sp.csr_matrix, dict]:
+    return filter_block(_block(block, workdir), lo, marginals, total, min_pmi=min_pmi,
+                        top_k=top_k)
 
 
-def final_counts_task(block: sp.csr_matrix, lo: int, hi: int, new_ids: np.ndarray,
+def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.ndarray,
                       scale: int, workdir: str, name: str) -> str:
     """Write rows of the kept words in ``lo:hi`` to ``workdir/name``, columns renumbered to
     the kept vocabulary, data as float64 counts (scaled integers / ``scale``)."""
+    block = _block(block, workdir)
     n_kept = int(np.count_nonzero(new_ids >= 0))
     if n_kept == len(new_ids):
         out = sp.csr_matrix((block.data / scale, block.indices, block.indptr),
@@ -182,9 +197,9 @@ def final_counts_task(block: sp.csr_matrix, lo: int, hi: int, new_ids: np.ndarra
         dropped_rows = np.flatnonzero(new_ids[lo:hi] < 0)
         for row in dropped_rows:  # isolated words are few
             keep[block.indptr[row]:block.indptr[row + 1]] = False
-        kept_so_far = np.concatenate([[0], np.cumsum(keep)])
-        starts = block.indptr[np.append(np.flatnonzero(new_ids[lo:hi] >= 0), hi - lo)]
-        out = sp.csr_matrix((block.data[keep] / scale, cols[keep], kept_so_far[starts]),
+        indptr = compress_indptr(block.indptr, keep)
+        indptr = np.append(indptr[:-1][new_ids[lo:hi] >= 0], indptr[-1])
+        out = sp.csr_matrix((block.data[keep] / scale, cols[keep], indptr),
                             shape=(hi - lo - len(dropped_rows), n_kept))
     save_csr_dir(out, Path(workdir) / name)
     return name

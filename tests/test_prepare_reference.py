@@ -107,3 +107,23 @@ def test_compressed_and_split_inputs_give_identical_counts(tmp_path):
     ds = run([plain], tmp_path / "sharded", min_count=2, shard_size=1 << 16)
     assert ds.stats["corpus"]["shards"] == -(-plain.stat().st_size // (1 << 16)) >= 3
     assert counts_by_word(ds) == expected
+
+
+def test_spilled_runs_and_blocks_give_identical_counts(tmp_path, monkeypatch):
+    from data_prep import cooccur, pipeline
+
+    docs = synthetic_documents(seed=11, n_docs=300)
+    corpus = write_wikiextractor(tmp_path / "w.txt", docs)
+    normal = run([corpus], tmp_path / "normal", min_count=2)
+    monkeypatch.setattr(pipeline, "_BLOCK_NNZ_BYTES", 1 << 40)  # blocks "do not fit"
+    init = cooccur.CooccurrenceCounter.__init__
+
+    def tiny_budget(self, *args, **kwargs):  # spill a run every few thousand tokens
+        init(self, *args, dense_size=1, **kwargs)
+        self.chunk_tokens, self.max_nnz = 2000, 500
+
+    monkeypatch.setattr(cooccur.CooccurrenceCounter, "__init__", tiny_budget)
+    spilled = run([corpus], tmp_path / "spilled", min_count=2, memory_limit=32 << 20)
+    assert spilled.stats["counts"]["row_blocks_spilled"]
+    assert spilled.stats["counts"]["runs"] > normal.stats["counts"]["runs"]
+    assert counts_by_word(spilled) == counts_by_word(normal)

@@ -227,3 +227,32 @@ def test_byte_tokenizer_equals_regex_tokenizer():
         assert bad == _counter.bad
         words = list(fast.vocabulary)
         assert [words[i] for i in ids] == expected
+
+
+def test_hold_out_never_isolates_a_word():
+    # a triangle plus a star: only triangle edges can go (star leaves have one pair each)
+    edges = [(0, 1), (1, 2), (0, 2), (3, 4), (3, 5), (3, 6)]
+    P = sp.coo_matrix((np.ones(12), ([a for a, b in edges] + [b for a, b in edges],
+                                     [b for a, b in edges] + [a for a, b in edges])),
+                      shape=(7, 7)).tocsr()
+    train, held = hold_out(P, 10, seed=0)
+    assert len(held) == 1 and tuple(sorted(held[0])) in {(0, 1), (1, 2), (0, 2)}
+    assert (np.diff(train.indptr) >= 1).all() and train.nnz == P.nnz - 2
+
+
+def test_brown_fast_reader_equals_nltk_tagged_sents():
+    from pathlib import Path
+
+    from data_prep.sources import Shard
+
+    nltk_data = Path(__file__).parents[1].parent / "shared" / "data" / "text" / "nltk_data"
+    if not (nltk_data / "corpora" / "brown.zip").is_file():
+        pytest.skip(f"shared NLTK data not found at {nltk_data}")
+    nltk = pytest.importorskip("nltk")
+    nltk.data.path.insert(0, str(nltk_data))
+    fids = tuple(nltk.corpus.brown.fileids()[:40])
+    text = "".join(read_text(Shard("nltk:brown", fileids=fids, nltk_data=(str(nltk_data),))))
+    expected = "".join("\n".join(" ".join(w for w, _ in s)
+                                 for s in nltk.corpus.brown.tagged_sents(f)) + f"\n{DOC}\n"
+                       for f in fids)
+    assert text == expected
