@@ -92,6 +92,7 @@ class CooccurrenceCounter:
         self.W = int(window)
         self.L = weight_scale(self.W)
         self.weights = np.array([self.L // k for k in range(1, self.W + 1)], np.int64)
+        self._float_weights = self.weights.astype(np.float64)
         self.D = int(min(dense_size, self.V))
         self.memory_limit = int(memory_limit)
         self.chunk_tokens = int(max(10_000, min(500_000, memory_limit // (4 * _EVENT_BYTES
@@ -145,8 +146,7 @@ class CooccurrenceCounter:
         ok = None
         if s.min() < 0:  # gaps present: both ends of a pair must be words
             ok = s >= 0
-        rows, cols, lens = [], [], []
-        dense = self._dense
+        rows, cols, lens, cells, cell_lens = [], [], [], [], []
         for k in range(1, W + 1):
             prev = s[W - k:W - k + m]
             valid = pos >= k
@@ -160,17 +160,18 @@ class CooccurrenceCounter:
             self.events += len(lo)
             if D < self.V:
                 in_dense = hi < D
-                idx = lo[in_dense] * D + hi[in_dense]
+                cells.append(lo[in_dense] * D + hi[in_dense])
                 sparse = ~in_dense
                 rows.append(lo[sparse])
                 cols.append(hi[sparse])
                 lens.append(len(rows[-1]))
             else:
-                idx = lo * D + hi
-            if len(idx):
-                counts = np.bincount(idx, minlength=D * D)
-                counts *= self.weights[k - 1]
-                dense += counts
+                cells.append(lo * D + hi)
+            cell_lens.append(len(cells[-1]))
+        if sum(cell_lens):  # one weighted bincount per chunk (exact: integer-valued floats)
+            self._dense += np.bincount(np.concatenate(cells), minlength=D * D,
+                                       weights=np.repeat(self._float_weights, cell_lens)
+                                       ).astype(np.int64)
         if rows and sum(lens):
             data = np.repeat(self.weights, lens)
             chunk = sp.coo_matrix((data, (np.concatenate(rows), np.concatenate(cols))),

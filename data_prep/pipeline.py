@@ -153,9 +153,12 @@ def prepare(corpus: list[str], out: str | Path, config: PrepareConfig | None = N
         stats = _run(shards, out, config, vocab_options, tokenizer, executor, work, overwrite,
                      progress, log, t_start)
     except BaseException:
+        if own and executor is not None:  # stop the workers before touching their files
+            executor.close()
+            executor = None
         if not any(work.glob("scan-*.pkl")):
             shutil.rmtree(work, ignore_errors=True)
-        elif progress:
+        else:
             print(f"lse prepare: finished shards are kept in {work}; re-run with --resume to "
                   "reuse them", file=sys.stderr)
         raise

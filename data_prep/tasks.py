@@ -44,8 +44,13 @@ _LINE = -4
 _MAP_CHUNK = 1 << 22
 
 
+#: Bumped whenever the layout of work-directory files changes, so old files are not reused.
+WORK_FORMAT = 1
+
+
 def fingerprint(*parts) -> str:
-    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
+    """A short hash naming a work-directory file after everything that determines it."""
+    return hashlib.sha1(repr((WORK_FORMAT, parts)).encode()).hexdigest()[:16]
 
 
 def _write_pickle(obj, path: Path) -> None:
