@@ -3,15 +3,28 @@
 - positives: the nonzeros of D; one *epoch* is one pass over all of them in a fresh random order;
 - hard negatives: pairs with ``(D^T D)_ij > 0`` and ``D_ij = 0`` (they share a neighbour but are
   not linked). ``D^T D`` is never materialised (it would have billions of entries for a
-  660K-word vocabulary): we draw two-hop walks ``i <- k -> j`` (a random nonzero ``(k, i)`` of D,
-  then a random nonzero ``(k, j)`` of the same row) and reject ``i == j`` and linked pairs with a
-  binary search in the sorted keys of D. Every hard negative has positive probability.
-  A walk proposes ``(i, j)`` with probability ``w(i, j) / nnz``, ``w = (D^T diag(1/deg) D)_ij``,
-  which favours pairs with many (or low-degree) shared neighbours: on the SBM benchmark 14% of
-  walk proposals fall inside a faction against 5% of the hard-negative *set*. With
-  ``hard_sampling="uniform"`` (the default) a proposal is also accepted with probability
-  ``w_min / w(i, j)``, which makes the draw exactly uniform over the set (the paper's "set of hard
-  negatives"); ``w(i, j)`` is a sparse row dot product, computed for a whole batch at once;
+  660K-word vocabulary). Both samplers draw *wedges* ``i <- k -> j`` (two nonzeros of the same
+  row k of D) and reject ``i == j`` and linked pairs (a binary search inside row i of D):
+
+  * ``hard_sampling="walk"``: a two-hop walk (a random nonzero ``(k, i)``, then a random
+    nonzero ``(k, j)`` of the same row) proposes ``(i, j)`` with probability ``w(i, j) / nnz``,
+    ``w = (D^T diag(1/deg) D)_ij``, which favours pairs with many (or low-degree) shared
+    neighbours: on the SBM benchmark 14% of walk proposals fall inside a faction against 5% of
+    the hard-negative *set*. Cheap, biased.
+  * ``hard_sampling="uniform"`` (the default): exactly uniform over the set (the paper's "set of
+    hard negatives"). A wedge is drawn uniformly among all ``W = sum_k deg(k)^2`` wedges (row k
+    with probability ``deg(k)^2 / W``, then i and j uniform in it), so a pair with ``c(i, j)``
+    shared neighbours is proposed ``c(i, j)`` times as often as a pair with one; the wedge is
+    accepted only if k is the pair's *canonical* shared neighbour, the highest-ranked one in a
+    fixed order of the rows (by degree, descending). Every hard negative has exactly one
+    canonical wedge, so every one is drawn with probability ``1 / W``. Checking "no shared
+    neighbour ranks above k" only scans the in-neighbours of i (or of j, whichever list is
+    shorter) that rank above k; they are kept in rank order, and k's position in them is
+    precomputed, so the check costs ~2 lookups per proposal on a power-law word graph, where
+    hubs dominate the wedges. Acceptance = ``|hard set| / W`` (90% measured on a 660K-node
+    power-law graph with 16M nonzeros; the former walk-and-reject scheme, acceptance
+    ``w_min / w``, accepted 1.3% there). Small graphs (``sum deg^2 <= materialize_limit``)
+    materialise the set instead and draw from it;
 - easy negatives: uniformly random pairs, assumed unrelated (NCE style, not checked against D);
 - a batch is P positives + H hard negatives (easy ones when hard negatives are off) + E easy
   negatives, labelled with the pair kinds of :mod:`lse.losses`.
@@ -91,22 +104,42 @@ class PairSampler:
         coo = self.D.tocoo()
         self._rows = coo.row.astype(np.int64)
         self._cols = coo.col.astype(np.int64)
-        self._keys = self._rows * self.n + self._cols  # sorted: CSR order with sorted indices
         self._indptr = self.D.indptr.astype(np.int64)
+        self._indices = self.D.indices.astype(np.int64)
         self._degree = np.diff(self._indptr)
         self._inv_degree = 1.0 / np.maximum(self._degree, 1)
-        self._max_degree = max(int(self._degree.max()), 1)
-        incoming = self.D.T.tocsr()  # row i lists the k with D[k, i] = 1
-        incoming.sort_indices()
-        self._incoming = incoming
-        self._incoming_weighted = sp.csr_matrix(
-            (self._inv_degree[incoming.indices], incoming.indices, incoming.indptr),
-            shape=incoming.shape)
         self._acceptance = 0.5  # running estimate of the hard-negative acceptance rate
+        self._incoming_lists = self._incoming_weights = self._wedges = None
         self._hard_set = None
         if (self.hard_negatives and hard_sampling == "uniform"
                 and float(np.sum(self._degree.astype(np.float64) ** 2)) <= materialize_limit):
             self._hard_set = self.hard_negative_set()
+
+    def _incoming(self):
+        """The in-neighbours of every column i of D (the rows k with ``D[k, i] = 1``), sorted
+        by *rank* (row degree descending, then id), as CSR-like ``(indptr, ks)``, and for every
+        nonzero ``(k, i)`` of D (in CSR order) the position of k in column i's list ("how many
+        in-neighbours of i rank above k"). Built once, linearly (scipy's CSR -> CSC conversion
+        keeps the row order within a column)."""
+        if self._incoming_lists is None:
+            by_rank = np.argsort(-self._degree, kind="stable")
+            nnz = self.D.nnz
+            edge_ids = sp.csr_matrix((np.arange(1, nnz + 1, dtype=np.int64), self.D.indices,
+                                      self.D.indptr), shape=self.D.shape)
+            columns = edge_ids[by_rank].tocsc()  # rows in rank order, then by column
+            indptr = columns.indptr.astype(np.int64)
+            ks = by_rank[columns.indices]
+            position = np.empty(nnz, np.int64)
+            position[columns.data - 1] = (np.arange(nnz, dtype=np.int64)
+                                          - np.repeat(indptr[:-1], np.diff(indptr)))
+            self._incoming_lists = (indptr, ks, position)
+        return self._incoming_lists
+
+    def _wedge_table(self):
+        """Cumulative ``deg(k)^2`` (int64): row k of a uniform wedge by one binary search."""
+        if self._wedges is None:
+            self._wedges = np.cumsum(self._degree ** 2)
+        return self._wedges
 
     def hard_negative_set(self) -> np.ndarray:
         """Every hard negative (i, j), shape (n_pairs, 2), by a sparse ``D^T D`` (small D only)."""
@@ -124,11 +157,18 @@ class PairSampler:
         the elementwise product of the sparse rows ``D[:, i]`` and ``D[:, j] / deg`` (scipy's
         sorted merge in C; cost: deg(i) + deg(j) per pair, in chunks to bound memory).
         """
+        if self._incoming_weights is None:
+            incoming = self.D.T.tocsr()  # row i lists the k with D[k, i] = 1
+            incoming.sort_indices()
+            weighted = sp.csr_matrix((self._inv_degree[incoming.indices], incoming.indices,
+                                      incoming.indptr), shape=incoming.shape)
+            self._incoming_weights = incoming, weighted
+        incoming, weighted = self._incoming_weights
         i, j = np.asarray(i, np.int64), np.asarray(j, np.int64)
         out = np.zeros(len(i))
         for lo in range(0, len(i), self.WALK_WEIGHT_CHUNK):
             hi = lo + self.WALK_WEIGHT_CHUNK
-            product = self._incoming[i[lo:hi]].multiply(self._incoming_weighted[j[lo:hi]])
+            product = incoming[i[lo:hi]].multiply(weighted[j[lo:hi]])
             out[lo:hi] = np.asarray(product.sum(axis=1)).ravel()
         return out
 
@@ -142,11 +182,27 @@ class PairSampler:
 
     # -- membership and negatives ---------------------------------------------------------
     def linked(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Boolean mask: D[i, j] == 1, vectorised by binary search in the sorted keys."""
-        keys = np.asarray(i, np.int64) * self.n + np.asarray(j, np.int64)
-        pos = np.searchsorted(self._keys, keys)
-        pos = np.minimum(pos, len(self._keys) - 1)
-        return self._keys[pos] == keys
+        """Boolean mask: D[i, j] == 1, vectorised.
+
+        A binary search for j inside row i's sorted column indices, all pairs in lock step:
+        it touches only row i's few cache lines, ~5x faster than one search in the sorted keys
+        of all nnz (which misses the cache at every level on a 16M-nonzero D).
+        """
+        i, j = np.broadcast_arrays(np.asarray(i, np.int64), np.asarray(j, np.int64))
+        shape, i, j = i.shape, i.ravel(), j.ravel()
+        lo, end = self._indptr[i], self._indptr[i + 1]
+        hi = end.copy()
+        active = np.flatnonzero(lo < hi)
+        while active.size:
+            low, high = lo[active], hi[active]
+            mid = (low + high) >> 1
+            right = self._indices[mid] < j[active]
+            lo[active] = np.where(right, mid + 1, low)
+            hi[active] = np.where(right, high, mid)
+            active = active[lo[active] < hi[active]]
+        found = lo < end
+        found[found] = self._indices[lo[found]] == j[found]
+        return found.reshape(shape)
 
     def sample_hard_negatives(self, count: int, rng: np.random.Generator,
                               max_rounds: int = 20) -> np.ndarray:
@@ -158,24 +214,13 @@ class PairSampler:
             if len(self._hard_set) == 0:
                 return self.sample_easy_negatives(count, rng)
             return self._hard_set[rng.integers(0, len(self._hard_set), count)]
+        propose = self._uniform_proposals if self.hard_sampling == "uniform" else self._walks
         found, have = [], 0
         for _ in range(max_rounds):
             if have >= count:
                 break
             draw = int(min(1 << 22, max(64, 1.2 * (count - have) / max(self._acceptance, 1e-3))))
-            edge = rng.integers(0, self.D.nnz, draw)
-            k, i = self._rows[edge], self._cols[edge]
-            j = self._cols[self._indptr[k] + (rng.random(draw) * self._degree[k]).astype(np.int64)]
-            keep = (i != j) & ~self.linked(i, j)
-            if self.hard_sampling == "uniform":
-                # accept with probability w_min / w(i, j), w_min = 1 / max_degree, in two
-                # stages: deg(k) / max_degree (free) times 1 / (deg(k) w(i, j)) (both <= 1,
-                # since the walk's own k contributes 1 / deg(k) to w)
-                keep &= rng.random(draw) * self._max_degree < self._degree[k]
-                k, i, j = k[keep], i[keep], j[keep]
-                w = self.walk_weight(i, j)
-                keep = rng.random(len(i)) * w * self._degree[k] <= 1.0
-            i, j = i[keep], j[keep]
+            i, j = propose(draw, rng)
             found.append(np.stack([i, j], axis=1))
             have += len(i)
             self._acceptance = 0.5 * self._acceptance + 0.5 * max(len(i) / draw, 1e-4)
@@ -183,6 +228,37 @@ class PairSampler:
         if len(out) < count:
             out = np.concatenate([out, self.sample_easy_negatives(count - len(out), rng)])
         return out
+
+    def _walks(self, draw: int, rng: np.random.Generator):
+        """Hard negatives among ``draw`` two-hop walks (biased towards many shared neighbours)."""
+        edge = rng.integers(0, self.D.nnz, draw)
+        k, i = self._rows[edge], self._cols[edge]
+        j = self._cols[self._indptr[k] + (rng.random(draw) * self._degree[k]).astype(np.int64)]
+        keep = (i != j) & ~self.linked(i, j)
+        return i[keep], j[keep]
+
+    def _uniform_proposals(self, draw: int, rng: np.random.Generator):
+        """Hard negatives among ``draw`` uniform wedges, each kept iff its centre k is the
+        pair's highest-ranked shared neighbour: exactly uniform over the set (module doc)."""
+        indptr, ks, position = self._incoming()
+        cumulative = self._wedge_table()
+        k = np.searchsorted(cumulative, rng.integers(0, cumulative[-1], draw), side="right")
+        start, degree = self._indptr[k], self._degree[k]
+        ei = start + (rng.random(draw) * degree).astype(np.int64)
+        ej = start + (rng.random(draw) * degree).astype(np.int64)
+        i, j = self._indices[ei], self._indices[ej]
+        keep = (i != j) & ~self.linked(i, j)
+        i, j, above_i, above_j = i[keep], j[keep], position[ei[keep]], position[ej[keep]]
+        # scan the shorter list of higher-ranked in-neighbours for one shared with the other side
+        swap = above_j < above_i
+        scan, other = np.where(swap, j, i), np.where(swap, i, j)
+        length = np.minimum(above_i, above_j)
+        owner = np.repeat(np.arange(len(scan)), length)
+        offset = np.arange(len(owner)) - np.repeat(np.cumsum(length) - length, length)
+        higher = ks[np.repeat(indptr[scan], length) + offset]
+        shared = self.linked(higher, other[owner])
+        canonical = np.bincount(owner[shared], minlength=len(scan)) == 0
+        return i[canonical], j[canonical]
 
     def sample_easy_negatives(self, count: int, rng: np.random.Generator) -> np.ndarray:
         return rng.integers(0, self.n, (count, 2))

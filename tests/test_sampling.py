@@ -132,3 +132,38 @@ def test_sbm_generator_shape_and_rates():
     assert abs(far - 0.01) < 0.001
     with pytest.raises(LSEError, match="probability"):
         generate_sbm(p_in=1.5)
+
+
+def hub_graph(n=60, hubs=3, p=0.05, seed=4):
+    """A few hubs linked to most nodes plus sparse background: shared-neighbour counts c(i, j)
+    range from 1 to hubs + a few, the case the canonical-wedge acceptance must correct."""
+    rng = np.random.default_rng(seed)
+    upper = np.triu(rng.random((n, n)) < p, 1)
+    upper[:hubs, :] |= rng.random((hubs, n)) < 0.7
+    upper = np.triu(upper, 1)
+    return sp.csr_matrix((upper | upper.T).astype(np.float32))
+
+
+def test_uniform_wedges_are_uniform_on_a_hub_graph_and_rarely_rejected():
+    D = hub_graph()
+    truth = sorted(dense_hard_set(D))
+    dense = D.toarray().astype(int)
+    shared = dense.T @ dense
+    assert len({shared[p] for p in truth}) >= 4  # proposals are far from uniform
+    sampler = PairSampler(D, hard_sampling="uniform", materialize_limit=0)
+    pairs = sampler.sample_hard_negatives(300_000, np.random.default_rng(5))
+    index = {p: k for k, p in enumerate(truth)}
+    counts = np.bincount([index[tuple(p)] for p in pairs], minlength=len(truth))
+    expected = len(pairs) / len(truth)
+    assert np.sum((counts - expected) ** 2 / expected) / (len(truth) - 1) < 1.3
+    # acceptance = |hard set| / (ordered wedges incl. i == j): no longer w_min / w
+    wedges = np.sum(np.diff(D.indptr).astype(float) ** 2)
+    assert sampler._acceptance == pytest.approx(len(truth) / wedges, rel=0.15)
+
+
+def test_linked_matches_the_dense_matrix():
+    D = hub_graph(n=40)
+    sampler = PairSampler(D)
+    i, j = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
+    np.testing.assert_array_equal(sampler.linked(i, j), D.toarray() > 0)
+    assert sampler.linked(np.array([], int), np.array([], int)).shape == (0,)
