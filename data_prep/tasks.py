@@ -10,17 +10,16 @@ Work directory files (``KEY``: fingerprints, see :func:`fingerprint`):
 
 * ``scan-KEY.ids`` / ``scan-KEY.pkl``: a shard's local-id stream and its :class:`ShardScan`;
 * ``count-KEY.json`` + ``run-KEY-N/``: a shard's symmetric scaled counts (one or more runs);
+* ``block-KEY-N/``: the sum of all runs over one range of rows, only when all blocks together
+  would not fit the workers' memory budget (otherwise a block stays in the memory of the worker
+  that reduced it, where it is filtered);
 * ``counts-KEY-N/``: the final counts (float64, isolated words pruned) of one row block,
   assembled into ``counts.npz`` by the client.
-
-Row blocks themselves (the sums of all runs over a range of rows) are not written: they stay in
-the memory of the worker that reduced them, where they are filtered.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 from itertools import repeat
 from pathlib import Path
@@ -42,8 +41,6 @@ from .vocab import CodeTable
 _LINE = -4
 #: Ids mapped to codes per step of the counting pass (bounds its memory).
 _MAP_CHUNK = 1 << 22
-
-
 #: Bumped whenever the layout of work-directory files changes, so old files are not reused.
 WORK_FORMAT = 1
 
@@ -164,7 +161,7 @@ def reduce_block_task(workdir: str, runs: list[str], lo: int, hi: int,
     ``spill_as`` (when all blocks together would not fit the workers' memory budget) it is
     written to ``workdir/spill_as`` and only that name is returned."""
     workdir = Path(workdir)
-    block = sum_csr([CSRDir(workdir / r).rows(lo, hi) for r in runs])
+    block = sum_csr(CSRDir(workdir / r).rows(lo, hi) for r in runs)
     if spill_as is None:
         return block
     save_csr_dir(block, workdir / spill_as)

@@ -44,10 +44,12 @@ def fails(tmp_path: Path, corpus, match: str, config=CONFIG):
 
 def test_good_corpus_works(tmp_path):
     (tmp_path / "a.txt").write_text(TEXT * 3)
-    stats = run(tmp_path, [tmp_path / "a.txt"])
+    (tmp_path / "empty.txt").write_text("")  # an empty shard among others is fine
+    stats = run(tmp_path, [tmp_path / "a.txt", tmp_path / "empty.txt"])
     ds = load_dataset(tmp_path / "out")
     assert stats["corpus"]["tokens"] == 3 * 17 and len(ds.vocab) == 12
-    assert leftovers(tmp_path, {"a.txt"}) == ["out"]
+    assert stats["corpus"]["shards"] == 2
+    assert leftovers(tmp_path, {"a.txt", "empty.txt"}) == ["out"]
 
 
 def test_binary_file(tmp_path):
