@@ -27,6 +27,28 @@ def _process_peak() -> tuple[str, int, int]:
     return socket.gethostname(), os.getpid(), peak_rss_bytes()
 
 
+class QueueProgress:
+    """A picklable progress callback for tasks on Dask workers: each call puts a token count
+    on a Dask ``Queue`` that the client drains into its progress bar while it waits."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._queue = None
+
+    def __getstate__(self):
+        return self.name
+
+    def __setstate__(self, name):
+        self.__init__(name)
+
+    def __call__(self, n: int) -> None:
+        if self._queue is None:
+            from distributed import Queue
+
+            self._queue = Queue(self.name)
+        self._queue.put(int(n))
+
+
 class Done:
     """An already computed result with the ``Future.result()`` interface."""
 
@@ -56,6 +78,13 @@ class InProcess:
 
     def scatter(self, value: Any) -> Done:
         return Done(value)
+
+    def progress_callback(self, update: Callable[[int], None] | None):
+        """What tasks call with their progress (``None``: no progress): here, ``update``."""
+        return update
+
+    def follow(self, futures: list[Done], update: Callable[[int], None] | None) -> None:
+        """Wait for ``futures`` while forwarding progress (nothing to wait for here)."""
 
     def peak_memory(self) -> dict[str, int]:
         return {"main": peak_rss_bytes()}
@@ -106,6 +135,34 @@ class DaskExecutor:
     def scatter(self, value: Any):
         # wrapped in a list: a dict or list passed directly is scattered item by item
         return self.client.scatter([value], broadcast=True, hash=False)[0]
+
+    def progress_callback(self, update: Callable[[int], None] | None) -> QueueProgress | None:
+        import uuid
+
+        self._progress = QueueProgress(f"lse-progress-{uuid.uuid4().hex}") if update else None
+        return self._progress
+
+    def follow(self, futures: list, update: Callable[[int], None] | None) -> None:
+        """Wait for ``futures``, feeding ``update`` with the token counts the tasks report
+        (through the queue of the last :meth:`progress_callback`)."""
+        from distributed import Queue, wait
+
+        if update is None or self._progress is None:
+            wait(futures)
+            return
+        queue = Queue(self._progress.name, client=self.client)
+        pending = list(futures)
+        while True:
+            try:
+                wait(pending, timeout=0.5, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                pass
+            pending = [f for f in pending if not f.done()]
+            n = queue.qsize()
+            for value in (queue.get(batch=n) if n else ()):
+                update(value)
+            if not pending:
+                return
 
     def peak_memory(self) -> dict[str, int]:
         """Peak RSS of every process: this one (client; with a local cluster also the

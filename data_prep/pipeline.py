@@ -34,7 +34,7 @@ from lse.io import atomic_directory
 from . import tasks
 from .cooccur import weight_scale
 from .dataset import write_vocab
-from .executor import InProcess, make_executor, tree_reduce
+from .executor import make_executor, tree_reduce
 from .pairs import degree_summary, hold_out, symmetric_binary
 from .sources import plan_shards
 from .sparse_io import CSRDir, write_npz
@@ -98,6 +98,10 @@ class _Progress:
     def update(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
+
+    @property
+    def n(self) -> int:
+        return int(self.bar.n) if self.bar is not None else 0
 
     def close(self) -> None:
         if self.bar is not None:
@@ -178,18 +182,15 @@ class _Job:
         self.shards, self.config, self.vocab_options = shards, config, vocab_options
         self.tokenizer, self.ex, self.work, self.wd = tokenizer, executor, work, str(work)
         self.progress, self.log, self.t_start = progress, log, t_start
-        self.local = isinstance(executor, InProcess)  # eager tasks: per-chunk progress
         self.times: dict[str, float] = {"startup": time.perf_counter() - t_start}
 
-    def _bar_fn(self, bar: _Progress):
-        return bar.update if self.local else None
-
     def _follow(self, futures, bar: _Progress) -> list:
-        for f in self.ex.as_completed(futures):
-            if not self.local:
-                bar.update(f.result()["tokens"])
+        """Wait for tasks that report progress, then set the bar to their exact total."""
+        self.ex.follow(futures, bar.update if self.progress else None)
+        results = self.ex.gather(futures)
+        bar.update(sum(r["tokens"] for r in results) - bar.n)
         bar.close()
-        return self.ex.gather(futures)
+        return results
 
     def scan(self) -> None:
         """Phase 1 (scan) and 2 (vocabulary)."""
@@ -197,8 +198,9 @@ class _Job:
         bar = _Progress(self.progress, "read+tokenize")
         self.scan_keys = [tasks.fingerprint(s.key(), repr(self.tokenizer), cfg.encoding)
                           for s in self.shards]
+        report = ex.progress_callback(bar.update if self.progress else None)
         scans = [ex.submit(tasks.scan_task, s, k, self.wd, self.tokenizer, cfg.encoding,
-                           progress=self._bar_fn(bar))
+                           progress=report)
                  for s, k in zip(self.shards, self.scan_keys)]
         self.scan_info = self._follow([ex.submit(_scan_info, f) for f in scans], bar)
         word_counts = tree_reduce(ex, merge_counts,
@@ -219,11 +221,12 @@ class _Job:
         t = time.perf_counter()
         codes = ex.scatter(self.vocab.code_table())
         bar = _Progress(self.progress, "count windows", total=self.tokens)
+        report = ex.progress_callback(bar.update if self.progress else None)
         futures = [ex.submit(tasks.count_task, sk,
                              tasks.fingerprint(sk, self.vocab_key, cfg.window, cfg.boundary,
                                                cfg.oov),
                              self.wd, codes, len(self.vocab), cfg.window, cfg.boundary, cfg.oov,
-                             cfg.memory_limit, progress=self._bar_fn(bar))
+                             cfg.memory_limit, progress=report)
                    for sk in self.scan_keys]
         self.count_info = self._follow(futures, bar)
         self.run_names = [r for info in self.count_info for r in info["runs"]]

@@ -40,7 +40,7 @@ from .vocab import CodeTable
 #: Code of a line end in ``--boundary paragraph`` mode, resolved by :func:`_paragraphs`.
 _LINE = -4
 #: Ids mapped to codes per step of the counting pass (bounds its memory).
-_MAP_CHUNK = 1 << 22
+_MAP_CHUNK = 1 << 20
 #: Bumped whenever the layout of work-directory files changes, so old files are not reused.
 WORK_FORMAT = 1
 

@@ -43,13 +43,16 @@ def corpus_files(tmp_path: Path) -> list[str]:
     return files
 
 
-def test_dask_cluster_result_equals_single_process(tmp_path, cluster):
+def test_dask_cluster_result_equals_single_process(tmp_path, cluster, capsys):
     corpus = corpus_files(tmp_path)
     config = PrepareConfig(vocab=VocabOptions(min_count=3, drop_top=10), holdout=200,
                            memory_limit=64 << 20, nltk_data=(str(NLTK_DATA),))
     single = prepare(corpus, tmp_path / "single", config, workers=0, progress=False)
     dask = prepare(corpus, tmp_path / "dask", config, scheduler=cluster.scheduler_address,
-                   progress=False)
+                   progress=True)
+    err = capsys.readouterr().err  # progress bars fed from the workers through a Dask queue
+    assert "read+tokenize" in err and "count windows: 100%" in err and "tok/s" in err
+    assert f"{dask['corpus']['tokens'] / 1e3:.0f}k/" in err
     assert dask["executor"].startswith("Dask cluster at tcp://127.0.0.1")
     assert dask["counts"]["row_blocks"] >= 4  # 2 blocks per worker at least
     a, b = load_dataset(tmp_path / "single"), load_dataset(tmp_path / "dask")
