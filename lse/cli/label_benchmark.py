@@ -1,0 +1,82 @@
+"""``lse label-benchmark``: extreme multi-label retrieval by hash lookup vs dense scoring."""
+from __future__ import annotations
+
+import argparse
+
+from .common import positive_int, quiet_tensorflow, write_json
+from .map_benchmark import add_training_arguments
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "label-benchmark", help="extreme multi-label benchmark: hashed label retrieval vs dense",
+        description="Train instance/label hashing models on an XC-format training file (header "
+                    "'N F L', then 'l1,l2 f:v f:v' per item; plain, .gz, .bz2 or .xz) and "
+                    "retrieve labels for every item of the test file: labels whose code collides "
+                    "with the item's, ranked by the model's dense score, beside exact dense "
+                    "top-k with the same model and a one-vs-rest linear model. Prints P@1/3/5, "
+                    "nDCG@5, PSP@1/3/5 and R@5 on all / head / torso / tail labels, and the "
+                    "query throughput of hashed vs dense retrieval.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("train", metavar="TRAIN", help="XC-format training file")
+    p.add_argument("test", metavar="TEST", help="XC-format test file")
+    add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03)
+    p.add_argument("--bits", type=positive_int, default=32, help="code length")
+    p.add_argument("--hard", type=int, default=0,
+                   help="co-occurring hard negative labels per batch")
+    p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
+    p.add_argument("--max-radius", type=int,
+                   help="fall back up to this radius for items with no candidate label")
+    p.add_argument("--no-linear", action="store_true", help="skip the one-vs-rest linear model")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    quiet_tensorflow()
+    from ..datasets import read_xc
+    from ..errors import LSEError
+    from ..label_benchmark import (MODELS, LabelBenchmarkConfig, format_table,
+                                   run_label_trial, run_linear_reference)
+
+    if not args.learning_rate > 0:
+        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
+    if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
+        raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
+    if args.hard < 0:
+        raise LSEError(f"--hard must be >= 0 (got {args.hard})")
+    train, test = read_xc(args.train), read_xc(args.test)
+    if train.X.shape[1] != test.X.shape[1] or train.Y.shape[1] != test.Y.shape[1]:
+        raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
+                       f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
+    overrides = {k: v for k, v in (("k", args.k), ("quantization_weight",
+                                                   args.quantization_weight)) if v is not None}
+    config = LabelBenchmarkConfig(dim=args.bits, epochs=args.epochs, hidden=tuple(args.hidden),
+                                  learning_rate=args.learning_rate, hard=args.hard,
+                                  radius=args.radius, max_radius=args.max_radius,
+                                  overrides=overrides)
+    n, f, l = train.shape
+    print(f"{args.train}: {n} train / {test.X.shape[0]} test items, {f} features, {l} labels",
+          flush=True)
+    models = MODELS if args.model == "all" else (args.model,)
+    results = []
+    for model in models:
+        r = run_label_trial(model, train, test, config, seed=args.seed, progress=not args.quiet)
+        h, d = r["hashed"]["all"], r["dense"]["all"]
+        print(f"{model}: hashed P@1 {h['P@1']:.4f} P@5 {h['P@5']:.4f} | dense P@1 "
+              f"{d['P@1']:.4f} P@5 {d['P@5']:.4f} ({r['train_seconds']:.0f} s training)",
+              flush=True)
+        results.append(r)
+    linear = None
+    if not args.no_linear:
+        linear = run_linear_reference(train, test, config)
+        print(f"linear one-vs-rest: P@1 {linear['dense']['all']['P@1']:.4f} "
+              f"({linear['train_seconds']:.0f} s training)", flush=True)
+    print()
+    print(format_table(results, linear))
+    if args.json:
+        write_json(args.json, {"train": str(args.train), "test": str(args.test),
+                               "config": {k: (list(v) if isinstance(v, tuple) else v)
+                                          for k, v in vars(config).items()},
+                               "results": results, "linear": linear})
+        print(f"wrote {args.json}")
+    return 0

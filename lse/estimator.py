@@ -1,0 +1,247 @@
+"""A scikit-learn estimator: hash instances and labels from features, predict by hash lookup.
+
+:class:`LSEClassifier` trains an :class:`lse.models.InstanceLabelHasher` (an MLP instance tower
+against a label-embedding table) on (instance, label) pairs from ``y``
+(:class:`lse.features.LabelPairSampler`), then
+
+- ``transform(X)`` gives the instances' binary codes (packed bytes, or one 0/1 column per bit),
+  so it can feed a Hamming-space nearest-neighbour step in a ``Pipeline``;
+- ``predict(X)`` looks the instance's code up in a hash table of the label codes
+  (:class:`lse.label_retrieval.HashedRetriever`), ranks the colliding labels by the dense score
+  and returns the best class (single-label ``y``) or an indicator matrix of the ``top_k`` best
+  labels (multi-label ``y``); ``predict_topk`` returns the ranked label indices themselves.
+
+Single-label targets are any class labels (ints, strings); multi-label targets are 0/1
+indicator matrices (dense or sparse). ``X`` may be dense or scipy sparse (bag-of-words rows are
+fed to the network batch by batch, never densified as a whole).
+
+Training is deterministic for a given ``random_state`` (seeded initialisers, seeded sampler,
+dropout keyed by step), which is what sklearn's idempotence checks expect. Short fits (few
+optimizer steps, as on toy data) run eagerly, since compiling the train step would cost more
+than it saves.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .errors import LSEError
+
+__all__ = ["LSEClassifier"]
+
+#: Below this many optimizer steps, fit runs the train step eagerly (no graph tracing).
+EAGER_STEPS = 200
+
+
+class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
+    """Hashing classifier / transformer on features (see the module docstring).
+
+    Args:
+        dim: code length in bits (embedding width).
+        similarity: ``"lse"``, ``"cos"``, ``"dch"`` or ``"dhn"`` (SPEC section 1).
+        k, beta, quantization_weight, dropout: of the pair objective (see
+            :class:`lse.models.PairHashModel`).
+        hidden: hidden layer widths of the instance tower.
+        epochs: passes over the (instance, label) positives.
+        batch_size: positives per batch; the batch adds ``negative_ratio`` x as many random
+            wrong labels for those instances and as many random instances without those labels.
+        learning_rate: initial Adam rate, cosine-decayed to 0 over training.
+        top_k: labels returned per instance by ``predict`` for multi-label targets.
+        radius, max_radius: Hamming radius of the label lookup, and the largest radius a query
+            without any colliding label falls back to (None: no fallback).
+        exhaustive_fallback: a query that still has no candidate label is answered by scoring
+            every label (so ``predict`` always answers); False leaves it empty.
+        code_format: ``"packed"`` (uint8, ceil(dim / 8) bytes per row, the layout of
+            :mod:`lse.index`) or ``"bits"`` (uint8 0/1, one column per bit).
+        random_state: int seed (None draws one).
+        verbose: show a training progress bar.
+    """
+
+    def __init__(self, dim: int = 32, similarity: str = "lse", k: float = 4.0, beta: float = 1.0,
+                 quantization_weight: float = 0.1, dropout: float = 0.1, hidden=(256,),
+                 epochs: int = 10, batch_size: int = 256, negative_ratio: float = 1.0,
+                 learning_rate: float = 0.03, top_k: int = 5, radius: int = 0,
+                 max_radius: int | None = None, exhaustive_fallback: bool = True,
+                 code_format: str = "packed", random_state=0, verbose: bool = False):
+        self.dim = dim
+        self.similarity = similarity
+        self.k = k
+        self.beta = beta
+        self.quantization_weight = quantization_weight
+        self.dropout = dropout
+        self.hidden = hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.negative_ratio = negative_ratio
+        self.learning_rate = learning_rate
+        self.top_k = top_k
+        self.radius = radius
+        self.max_radius = max_radius
+        self.exhaustive_fallback = exhaustive_fallback
+        self.code_format = code_format
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < minimum:
+                raise LSEError(f"{name} must be an integer >= {minimum} (got {value!r})")
+
+        for name in ("dim", "epochs", "batch_size", "top_k"):
+            positive_int(name)
+        if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in np.atleast_1d(self.hidden)):
+            raise LSEError(f"hidden must be a sequence of positive layer widths (got {self.hidden!r})")
+        positive_int("radius", 0)
+        if self.max_radius is not None:
+            positive_int("max_radius", 0)
+        if self.code_format not in ("packed", "bits"):
+            raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
+        if not self.negative_ratio >= 0:
+            raise LSEError(f"negative_ratio must be >= 0 (got {self.negative_ratio})")
+        if not self.learning_rate > 0:
+            raise LSEError(f"learning_rate must be > 0 (got {self.learning_rate})")
+
+    def _targets(self, y):
+        """(indicator CSR (n, n_classes), multilabel flag); sets ``classes_``."""
+        from .features import as_label_matrix
+
+        if sp.issparse(y) or (np.ndim(y) == 2 and np.shape(y)[1] > 1):
+            if type_of_target(y) != "multilabel-indicator":
+                raise LSEError("a 2-D y must be a 0/1 multi-label indicator matrix "
+                               f"(got {type_of_target(y)})")
+            Y = as_label_matrix(y, name="y")
+            self.classes_ = np.arange(Y.shape[1])
+            return Y, True
+        y = np.asarray(y)
+        if y.ndim == 2:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; it is "
+                          "raveled.", DataConversionWarning, stacklevel=3)
+            y = y.ravel()
+        check_classification_targets(y)
+        self.classes_, ids = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise LSEError(f"LSEClassifier needs at least 2 classes in y (got 1 class: "
+                           f"{self.classes_[0]!r})")
+        return as_label_matrix(ids.astype(np.int64), len(self.classes_)), False
+
+    # --------------------------------------------------------------------------------- fit
+    def fit(self, X, y):
+        """Train on features ``X`` (n, F) and targets ``y`` (class labels, or a 0/1 matrix)."""
+        import keras
+
+        from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
+        from .label_retrieval import HashedRetriever
+        from .models import InstanceLabelHasher
+        from .optimizers import RowAdam
+        from .training import train
+
+        self._check_params()
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float32,
+                             multi_output=True, y_numeric=False)
+        Y, self.multilabel_ = self._targets(y)
+        seed = int(check_random_state(self.random_state).randint(2 ** 30))
+        negatives = int(round(self.negative_ratio * self.batch_size))
+        sampler = LabelPairSampler(Y, self.batch_size, negatives, negatives, seed=seed)
+        pairs = FeaturePairs(sampler, FeatureTable(X, "X"), LabelIds(Y.shape[1]))
+        model = InstanceLabelHasher(
+            X.shape[1], Y.shape[1], dim=self.dim, hidden=tuple(self.hidden),
+            similarity=self.similarity, k=self.k, beta=self.beta,
+            quantization_weight=self.quantization_weight, dropout=self.dropout, seed=seed)
+        steps = self.epochs * sampler.steps_per_epoch
+        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, steps)
+        model.compile(optimizer=RowAdam(schedule), run_eagerly=steps < EAGER_STEPS)
+        train(model, pairs, self.epochs, progress=bool(self.verbose))
+        self.model_ = model
+        self.label_counts_ = np.asarray(Y.sum(axis=0)).ravel()
+        self.label_embeddings_ = model.encode(None, side="right")[:, 0]
+        self.retriever_ = HashedRetriever(self.label_embeddings_)
+        self._n_features_out = self.dim if self.code_format == "bits" else -(-self.dim // 8)
+        return self
+
+    # --------------------------------------------------------------------------- outputs
+    def _features(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, accept_sparse="csr", dtype=np.float32, reset=False)
+
+    def embed(self, X) -> np.ndarray:
+        """Dense tanh embeddings (n, dim) of the instances."""
+        return self.model_.encode(self._features(X))[:, 0]
+
+    def transform(self, X) -> np.ndarray:
+        """Binary codes of the instances: packed uint8 (n, ceil(dim/8)) or 0/1 bits (n, dim)."""
+        from .index import pack_codes
+
+        emb = self.embed(X)
+        return (emb > 0).astype(np.uint8) if self.code_format == "bits" else pack_codes(emb)
+
+    def predict_topk(self, X, k: int | None = None) -> np.ndarray:
+        """(n, k) indices into ``classes_`` of the best labels among those whose code collides
+        with the instance's (see ``radius`` / ``max_radius``), by dense score; -1 pads."""
+        from .label_retrieval import dense_topk, rank_candidates
+
+        k = self.top_k if k is None else int(k)
+        emb = self.embed(X)
+        found, _ = self.retriever_.candidates(emb, self.radius, self.max_radius)
+        top = rank_candidates(found, emb, self.retriever_.items, k)
+        if self.exhaustive_fallback:
+            empty = np.flatnonzero(np.diff(found.indptr) == 0)
+            if len(empty):
+                top[empty] = dense_topk(emb[empty], self.retriever_.items, k)
+        return top
+
+    def predict(self, X):
+        """Single-label: the best class per instance. Multi-label: a 0/1 indicator matrix of
+        the ``top_k`` best labels per instance."""
+        check_is_fitted(self)
+        if not self.multilabel_:
+            top = self.predict_topk(X, 1)[:, 0]
+            return self.classes_[np.maximum(top, 0)]
+        top = self.predict_topk(X)
+        out = np.zeros((len(top), len(self.classes_)), np.int64)
+        rows = np.repeat(np.arange(len(top)), top.shape[1])
+        ok = top.ravel() >= 0
+        out[rows[ok], top.ravel()[ok]] = 1
+        return out
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        check_is_fitted(self)
+        prefix = "bit" if self.code_format == "bits" else "byte"
+        return np.array([f"{prefix}{i}" for i in range(self._n_features_out)], dtype=object)
+
+    # ----------------------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        tags.transformer_tags.preserves_dtype = []
+        tags.non_deterministic = False
+        return tags
+
+    def __getstate__(self):
+        """Pickle the Keras model as (config, weights): plain data, no compiled state."""
+        state = self.__dict__.copy()
+        model = state.pop("model_", None)
+        if model is not None:
+            state["_model_state"] = (model.get_config(), model.get_weights())
+        return state
+
+    def __setstate__(self, state):
+        saved = state.pop("_model_state", None)
+        self.__dict__.update(state)
+        if saved is not None:
+            from .models import InstanceLabelHasher
+
+            config, weights = saved
+            model = InstanceLabelHasher.from_config(config)
+            model.set_weights(weights)
+            self.model_ = model

@@ -1,0 +1,347 @@
+"""Training pairs for two-tower models on features (SPEC section 3 with labels instead of a graph).
+
+Two index-level samplers say *which* pairs to train on; :class:`FeaturePairs` then turns each
+batch of index pairs into the feature batches a two-tower model eats. Keeping the two apart means
+the same sampler serves dense pixels, sparse bag-of-words rows and label ids alike.
+
+- :class:`ClassPairSampler` (single-label data, item-to-item): "same class = relevant".
+  Positives pair every item (in a fresh random order each epoch) with a random other item of its
+  class; negatives pair random items with random items of another class (drawn exactly, not
+  assumed: with 10 classes a uniform pair would be a positive 10% of the time).
+- :class:`LabelPairSampler` (multi-label data, instance-to-label): positives are the nonzeros of
+  the instance x label matrix Y (one epoch = one pass over them); negatives are the positive's
+  instance with a random label it does not have, a random instance without the positive's label,
+  and optionally *hard* labels: labels of an instance that shares a label with the positive's
+  instance (a two-hop walk i -> l -> i' -> l'', rejected when the instance has l''), i.e. labels
+  that co-occur with its own. Following the MIPS negative-sampling study (seed 002), hard
+  negatives should be a few mixed into uniform ones, not all of them.
+
+Rows are never densified as a whole: :class:`FeatureTable` gathers the rows of a batch and
+hands them over dense (dense input) or as a ``tf.SparseTensor`` (scipy sparse input), which
+Keras' ``Dense`` multiplies sparsely, with sparse (IndexedSlices) kernel gradients that
+:class:`lse.optimizers.RowAdam` applies lazily.
+
+Randomness follows :mod:`lse.sampling`: epoch ``e`` draws from ``default_rng([seed, e])``, so a
+run resumed at an epoch boundary sees the batches an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import LSEError
+from .sampling import EASY_NEGATIVE, HARD_NEGATIVE, POSITIVE, PairSampler
+
+__all__ = ["FeatureTable", "LabelIds", "ClassPairSampler", "LabelPairSampler", "FeaturePairs",
+           "sparse_batch", "as_label_matrix"]
+
+
+def _count(name: str, value, minimum: int = 0) -> int:
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise LSEError(f"{name} must be an integer >= {minimum} (got {value!r})")
+    return int(value)
+
+
+def sparse_batch(rows: sp.csr_matrix):
+    """A CSR batch as a ``tf.SparseTensor`` (row-major, sorted indices, as TF requires)."""
+    import tensorflow as tf
+
+    rows = rows.tocoo()
+    indices = np.stack([rows.row, rows.col], axis=1).astype(np.int64)
+    return tf.SparseTensor(indices, rows.data.astype(np.float32), rows.shape)
+
+
+class FeatureTable:
+    """Feature rows (dense array or scipy sparse matrix) gathered a batch at a time."""
+
+    def __init__(self, features, name: str = "features"):
+        if sp.issparse(features):
+            x = sp.csr_matrix(features, dtype=np.float32)
+            x.sum_duplicates()
+            x.sort_indices()
+            if x.nnz and not np.isfinite(x.data).all():
+                raise LSEError(f"{name} contain NaN or infinite values")
+        else:
+            x = np.asarray(features, dtype=np.float32)
+            if x.ndim != 2:
+                raise LSEError(f"{name} must be a 2-D (n_items, n_features) matrix "
+                               f"(got shape {x.shape})")
+            if not np.isfinite(x).all():
+                raise LSEError(f"{name} contain NaN or infinite values")
+        if x.shape[0] < 1 or x.shape[1] < 1:
+            raise LSEError(f"{name} must have at least one row and one column (got {x.shape})")
+        self.x, self.sparse = x, sp.issparse(x)
+
+    @property
+    def n(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.x.shape[1]
+
+    def rows(self, ids):
+        """Rows ``ids`` as float32: dense ndarray, or ``tf.SparseTensor`` for sparse input."""
+        block = self.x[np.asarray(ids)]
+        return sparse_batch(block) if self.sparse else block
+
+    def spec(self, batch: int):
+        import tensorflow as tf
+
+        cls = tf.SparseTensorSpec if self.sparse else tf.TensorSpec
+        return cls((batch, self.width), tf.float32)
+
+
+class LabelIds:
+    """The label side of an id-embedding label tower: a batch is just the label ids."""
+
+    def __init__(self, n: int):
+        self.n = _count("the number of labels", n, 1)
+
+    def rows(self, ids):
+        return np.asarray(ids, dtype=np.int32)
+
+    def spec(self, batch: int):
+        import tensorflow as tf
+
+        return tf.TensorSpec((batch,), tf.int32)
+
+
+def as_label_matrix(y, n_labels: int | None = None, name: str = "labels") -> sp.csr_matrix:
+    """A binary CSR instance x label matrix from a 0/1 matrix (dense or sparse) or a 1-D array of
+    class ids in ``[0, n_labels)``."""
+    if sp.issparse(y) or np.ndim(y) == 2:
+        Y = sp.csr_matrix(y, dtype=np.float32)
+        Y.sum_duplicates()
+        Y.eliminate_zeros()
+        if Y.nnz and not np.all(Y.data == 1):
+            raise LSEError(f"{name} must be a 0/1 matrix")
+    else:
+        ids = np.asarray(y)
+        if ids.ndim != 1 or ids.dtype.kind not in "iu":
+            raise LSEError(f"{name} must be integer class ids (n,) or a 0/1 matrix (n, L)")
+        n_labels = int(ids.max()) + 1 if n_labels is None and ids.size else n_labels or 1
+        if ids.size and (ids.min() < 0 or ids.max() >= n_labels):
+            raise LSEError(f"class ids must be in [0, {n_labels})")
+        Y = sp.csr_matrix((np.ones(len(ids), np.float32), ids, np.arange(len(ids) + 1)),
+                          shape=(len(ids), n_labels))
+    Y.sort_indices()
+    return Y
+
+
+class _Membership:
+    """Is (row, col) a nonzero of a CSR matrix? Vectorised binary search in sorted keys."""
+
+    def __init__(self, m: sp.csr_matrix):
+        coo = m.tocoo()
+        self.width = m.shape[1]
+        self.keys = coo.row.astype(np.int64) * self.width + coo.col  # sorted (canonical CSR)
+
+    def __call__(self, rows, cols) -> np.ndarray:
+        keys = np.asarray(rows, np.int64) * self.width + np.asarray(cols, np.int64)
+        pos = np.minimum(np.searchsorted(self.keys, keys), max(len(self.keys) - 1, 0))
+        return self.keys[pos] == keys if len(self.keys) else np.zeros(len(keys), bool)
+
+
+class _PairSamplerBase:
+    """What :func:`lse.training.train` needs besides batch_size, steps_per_epoch and
+    epoch_batches: consecutive epochs and the prefetched ``tf.data`` pipeline, shared with
+    :class:`lse.sampling.PairSampler` (they only use those three members)."""
+
+    batches = PairSampler.batches
+    dataset = PairSampler.dataset
+
+
+class ClassPairSampler(_PairSamplerBase):
+    """Item pairs of single-label data: same class = positive, different class = negative.
+
+    Args:
+        labels: int class of every item (n,).
+        positives, negatives: pairs of each kind per batch.
+        seed: epoch ``e`` uses ``default_rng([seed, e])``.
+
+    One epoch = ``ceil(n / positives)`` batches: every item is the left half of one positive.
+    A class with a single item has no positive partner: its item is paired with itself.
+    """
+
+    def __init__(self, labels, positives: int = 256, negatives: int = 768, seed: int = 0):
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) < 2:
+            raise LSEError("labels must be a 1-D integer array with at least two items")
+        self.positives = _count("positives per batch", positives, 1)
+        self.negatives = _count("negatives per batch", negatives)
+        self.seed = int(seed)
+        _, self.labels = np.unique(labels, return_inverse=True)
+        self.n = len(labels)
+        self.order = np.argsort(self.labels, kind="stable")  # items grouped by class
+        sizes = np.bincount(self.labels)
+        if self.negatives and len(sizes) < 2:
+            raise LSEError("negative pairs need at least two classes")
+        self.start = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        self.size = sizes
+        self.rank = np.empty(self.n, np.int64)  # position of each item in ``order``
+        self.rank[self.order] = np.arange(self.n)
+
+    @property
+    def batch_size(self) -> int:
+        return self.positives + self.negatives
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n / self.positives)
+
+    def same_class(self, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random *other* item of each item's class (the item itself if alone)."""
+        c = self.labels[items]
+        others = np.maximum(self.size[c] - 1, 1)
+        pos = self.start[c] + (rng.random(len(items)) * others).astype(np.int64)
+        pos += (pos >= self.rank[items]) & (self.size[c] > 1)  # skip the item's own slot
+        return self.order[pos]
+
+    def other_class(self, items: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A uniformly random item of another class for each item."""
+        c = self.labels[items]
+        r = (rng.random(len(items)) * (self.n - self.size[c])).astype(np.int64)
+        return self.order[np.where(r < self.start[c], r, r + self.size[c])]
+
+    def epoch_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.n)
+        kinds = np.concatenate([np.full(self.positives, POSITIVE, np.int8),
+                                np.full(self.negatives, EASY_NEGATIVE, np.int8)])
+        for step in range(self.steps_per_epoch):
+            left = order[np.arange(step * self.positives, (step + 1) * self.positives) % self.n]
+            neg_left = rng.integers(0, self.n, self.negatives)
+            pairs = np.concatenate([
+                np.stack([left, self.same_class(left, rng)], axis=1),
+                np.stack([neg_left, self.other_class(neg_left, rng)], axis=1)])
+            yield pairs.astype(np.int32), kinds
+
+
+class LabelPairSampler(_PairSamplerBase):
+    """(instance, label) pairs of multi-label data Y (n_instances x n_labels, binary).
+
+    Args:
+        Y: instance x label matrix (0/1, dense or sparse) or 1-D class ids.
+        positives: nonzeros of Y per batch; one epoch passes over all of them.
+        negative_labels: (instance of a positive, random label it does not have) per batch.
+        negative_instances: (random instance without the label, label of a positive) per batch.
+        hard: (instance of a positive, co-occurring label it does not have) per batch, kind
+            HARD_NEGATIVE (weighted by beta when the loss uses ``beta_on="hard"``).
+        seed: epoch ``e`` uses ``default_rng([seed, e])``.
+    """
+
+    def __init__(self, Y, positives: int = 1024, negative_labels: int = 1024,
+                 negative_instances: int = 1024, hard: int = 0, seed: int = 0):
+        self.Y = as_label_matrix(Y, name="Y")
+        if self.Y.nnz == 0:
+            raise LSEError("Y has no nonzeros: there are no (instance, label) positives")
+        self.positives = _count("positives per batch", positives, 1)
+        self.negative_labels = _count("negative labels per batch", negative_labels)
+        self.negative_instances = _count("negative instances per batch", negative_instances)
+        self.hard = _count("hard negatives per batch", hard)
+        self.seed = int(seed)
+        self.n, self.n_labels = self.Y.shape
+        coo = self.Y.tocoo()
+        self._rows, self._cols = coo.row.astype(np.int64), coo.col.astype(np.int64)
+        self._by_label = self.Y.T.tocsr()  # row l = the instances with label l
+        self.linked = _Membership(self.Y)
+
+    @property
+    def batch_size(self) -> int:
+        return self.positives + self.negative_labels + self.negative_instances + self.hard
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.Y.nnz / self.positives)
+
+    def _fix_collisions(self, rows, cols, redraw, rng, rounds: int = 8):
+        """Redraw the pairs that are nonzeros of Y; still-linked pairs after ``rounds`` keep
+        their draw and are reported as positives (their true kind)."""
+        hit = self.linked(rows, cols)
+        for _ in range(rounds):
+            if not hit.any():
+                break
+            rows[hit], cols[hit] = redraw(hit.sum(), rows[hit], cols[hit], rng)
+            hit = self.linked(rows, cols)
+        return rows, cols, hit
+
+    def _random_labels(self, count, rows, cols, rng):
+        return rows, rng.integers(0, self.n_labels, count)
+
+    def _random_instances(self, count, rows, cols, rng):
+        return rng.integers(0, self.n, count), cols
+
+    def _walk(self, pick, indptr, indices, rng):
+        deg = indptr[pick + 1] - indptr[pick]
+        return indices[indptr[pick] + (rng.random(len(pick)) * deg).astype(np.int64)]
+
+    def _cooccurring_labels(self, count, rows, cols, rng):
+        """Two-hop walks from a label l of the instance: l -> instance i' with l -> label of i'."""
+        first = self._walk(rows, self.Y.indptr, self.Y.indices, rng)
+        other = self._walk(first, self._by_label.indptr, self._by_label.indices, rng)
+        return rows, self._walk(other, self.Y.indptr, self.Y.indices, rng)
+
+    def epoch_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.Y.nnz)
+        nnz, P = self.Y.nnz, self.positives
+        for step in range(self.steps_per_epoch):
+            edge = order[np.arange(step * P, (step + 1) * P) % nnz]
+            inst, lab = self._rows[edge], self._cols[edge]
+            parts = [(inst, lab, np.full(P, POSITIVE, np.int8))]
+            for count, redraw, kind in (
+                    (self.negative_labels, self._random_labels, EASY_NEGATIVE),
+                    (self.negative_instances, self._random_instances, EASY_NEGATIVE),
+                    (self.hard, self._cooccurring_labels, HARD_NEGATIVE)):
+                if not count:
+                    continue
+                take = np.arange(count) % P
+                rows, cols = redraw(count, inst[take].copy(), lab[take].copy(), rng)
+                rows, cols, linked = self._fix_collisions(rows, cols, redraw, rng)
+                parts.append((rows, cols, np.where(linked, POSITIVE, kind).astype(np.int8)))
+            pairs = np.stack([np.concatenate([p[0] for p in parts]),
+                              np.concatenate([p[1] for p in parts])], axis=1)
+            yield pairs.astype(np.int32), np.concatenate([p[2] for p in parts])
+
+
+class FeaturePairs:
+    """Feature batches ``((x_left, x_right), kinds)`` from an index-pair sampler.
+
+    ``left``/``right`` map ids to model inputs: a :class:`FeatureTable` (features; pass the
+    same table twice for item-to-item) or :class:`LabelIds` (an id-embedding label tower).
+    Has the sampler interface :func:`lse.training.train` expects.
+    """
+
+    def __init__(self, sampler, left, right=None):
+        self.sampler = sampler
+        self.left = left if isinstance(left, (FeatureTable, LabelIds)) else FeatureTable(left)
+        right = self.left if right is None else right
+        self.right = right if isinstance(right, (FeatureTable, LabelIds)) else FeatureTable(right)
+
+    @property
+    def batch_size(self) -> int:
+        return self.sampler.batch_size
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.sampler.steps_per_epoch
+
+    def epoch_batches(self, epoch: int):
+        for pairs, kinds in self.sampler.epoch_batches(epoch):
+            yield (self.left.rows(pairs[:, 0]), self.right.rows(pairs[:, 1])), kinds
+
+    def batches(self, start_epoch: int = 0, epochs: int | None = None):
+        for pairs, kinds in self.sampler.batches(start_epoch, epochs):
+            yield (self.left.rows(pairs[:, 0]), self.right.rows(pairs[:, 1])), kinds
+
+    def dataset(self, start_epoch: int = 0, epochs: int | None = None, prefetch: int = 4):
+        import tensorflow as tf
+
+        b = self.batch_size
+        signature = ((self.left.spec(b), self.right.spec(b)), tf.TensorSpec((b,), tf.int8))
+        return tf.data.Dataset.from_generator(
+            lambda: self.batches(start_epoch, epochs), output_signature=signature).prefetch(prefetch)

@@ -1,0 +1,222 @@
+"""Extreme multi-label label retrieval benchmark on an XC-format train / test pair.
+
+For each hashing model (LSE, COS, DCH, DHN): train an :class:`lse.models.InstanceLabelHasher`
+(sparse bag-of-words rows, L2-normalised, through an MLP instance tower; a label-embedding
+table) on (instance, label) pairs (:class:`lse.features.LabelPairSampler`), then answer every
+test instance two ways with the *same* embeddings:
+
+- **hashed**: the labels whose code equals the instance's (exact collision; optional radius
+  fallback), ranked by the dense score (:class:`lse.label_retrieval.HashedRetriever`);
+- **dense**: every label scored by the same model (:func:`lse.label_retrieval.dense_topk`), the
+  quality ceiling of hashing with that model.
+
+Beside them, a one-vs-rest logistic regression (scikit-learn, liblinear, C = 4 chosen on the
+Bibtex validation split) on the same features, the usual linear baseline of the XC literature. Metrics (:mod:`lse.metrics`): P@1/3/5,
+nDCG@1/3/5, PSP@1/3/5 (inverse propensities from training label frequencies, A = 0.55,
+B = 1.5), R@1/3/5, on all labels and on the head / torso / tail slices (training frequency above
+the 66% quantile, between 33% and 66%, below 33%). Throughput: test queries per second of the
+retrieval step alone (the instance embedding, shared by both, is timed separately), best of
+three repetitions.
+
+:data:`MODEL_PARAMS` were chosen on a validation split of the Bibtex *training* file (80 / 20,
+seeded), never on a test file.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import LSEError
+
+#: Pair-loss settings per model (K, beta, lambda), chosen on a Bibtex validation split.
+MODEL_PARAMS = {
+    "lse": {"k": 8.0, "beta": 1.0, "quantization_weight": 0.1},
+    "cos": {"k": 8.0, "beta": 1.0, "quantization_weight": 0.1},
+    "dch": {"k": 4.0, "beta": 1.0, "quantization_weight": 0.1},
+    "dhn": {"k": 4.0, "beta": 1.0, "quantization_weight": 0.1},
+}
+MODELS = tuple(MODEL_PARAMS)
+SLICES = ("all", "head", "torso", "tail")
+
+
+@dataclass
+class LabelBenchmarkConfig:
+    """Everything a run depends on besides the data, the model and the seed."""
+
+    dim: int = 32
+    epochs: int = 20
+    hidden: tuple = (512,)
+    positives: int = 512
+    negative_labels: int = 512
+    negative_instances: int = 512
+    hard: int = 0
+    learning_rate: float = 0.03
+    dropout: float = 0.1
+    ks: tuple = (1, 3, 5)
+    radius: int = 0
+    max_radius: int | None = None
+    linear_c: float = 4.0
+    overrides: dict = field(default_factory=dict)
+
+    def model_params(self, model: str) -> dict:
+        if model not in MODEL_PARAMS:
+            raise LSEError(f"unknown model {model!r}; choose one of {', '.join(MODELS)} or all")
+        return {**MODEL_PARAMS[model], **self.overrides}
+
+
+def prepare_features(X):
+    """L2-normalised float32 CSR rows (bag-of-words counts or tf-idf alike)."""
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    return normalize(sp.csr_matrix(X, dtype=np.float32))
+
+
+def evaluate_topk(top, Y_test, label_counts, n_train: int, ks=(1, 3, 5)) -> dict:
+    """Label metrics of a top-k id matrix on all labels and on the head / torso / tail slices."""
+    from .metrics import inverse_propensity, label_metrics, label_slices
+
+    inv = inverse_propensity(label_counts, n_train)
+    slices = label_slices(label_counts)
+    out = {"all": label_metrics(top, Y_test, ks, inv)}
+    for name in SLICES[1:]:
+        out[name] = label_metrics(top, Y_test, ks, inv, labels=slices[name])
+    return out
+
+
+def best_time(fn, repeats: int = 3):
+    """(result of the last call, fastest wall time in seconds) of ``repeats`` calls."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return result, best
+
+
+def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed: int = 0,
+                    progress: bool = False) -> dict:
+    """Train one hashing model; evaluate hashed and dense top-k; time both retrieval steps.
+
+    ``train`` / ``test``: :class:`lse.datasets.XCData` (features are L2-normalised here).
+    """
+    import keras
+
+    from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
+    from .label_retrieval import HashedRetriever, dense_topk, rank_candidates
+    from .models import InstanceLabelHasher
+    from .optimizers import RowAdam
+    from .training import train as fit
+
+    params = config.model_params(model)
+    k_max = max(config.ks)
+    start = time.perf_counter()
+    X_train, X_test = prepare_features(train.X), prepare_features(test.X)
+    n_labels = train.Y.shape[1]
+    sampler = FeaturePairs(
+        LabelPairSampler(train.Y, config.positives, config.negative_labels,
+                         config.negative_instances, config.hard, seed=seed),
+        FeatureTable(X_train), LabelIds(n_labels))
+    net = InstanceLabelHasher(X_train.shape[1], n_labels, config.dim, hidden=config.hidden,
+                              similarity=model, dropout=config.dropout, seed=seed, **params)
+    steps = config.epochs * sampler.steps_per_epoch
+    net.compile(optimizer=RowAdam(keras.optimizers.schedules.CosineDecay(config.learning_rate,
+                                                                         steps)))
+    fit(net, sampler, config.epochs, progress=progress)
+    trained = time.perf_counter()
+
+    queries, encode_seconds = best_time(lambda: net.encode(X_test)[:, 0])
+    labels = net.encode(None, side="right")[:, 0]
+    retriever = HashedRetriever(labels)
+
+    def hashed():
+        found, used = retriever.candidates(queries, config.radius, config.max_radius)
+        return rank_candidates(found, queries, labels, k_max), found, used
+
+    (top_hashed, found, used), hashed_seconds = best_time(hashed)
+    top_dense, dense_seconds = best_time(lambda: dense_topk(queries, labels, k_max))
+    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    n_train, n_test = X_train.shape[0], X_test.shape[0]
+    candidates = np.diff(found.indptr)
+    keras.backend.clear_session()
+    return {
+        "model": model, "seed": seed, "params": params, "dim": config.dim,
+        "hashed": evaluate_topk(top_hashed, test.Y, counts, n_train, config.ks),
+        "dense": evaluate_topk(top_dense, test.Y, counts, n_train, config.ks),
+        "retrieval": {
+            "radius": config.radius, "max_radius": config.max_radius,
+            "queries_with_no_candidate": float(np.mean(candidates == 0)),
+            "mean_candidates": float(candidates.mean()),
+            "queries_per_radius": {int(r): int(c) for r, c in zip(*np.unique(used, return_counts=True))},
+            "label_buckets": retriever.index.stats()["n_buckets"], "labels": n_labels,
+        },
+        "throughput": {
+            "hashed_queries_per_second": n_test / hashed_seconds,
+            "dense_queries_per_second": n_test / dense_seconds,
+            "speed_ratio_hashed_over_dense": dense_seconds / hashed_seconds,
+            "encode_queries_per_second": n_test / encode_seconds,
+        },
+        "train_seconds": trained - start, "seconds": time.perf_counter() - start,
+    }
+
+
+def run_linear_reference(train, test, config: LabelBenchmarkConfig) -> dict:
+    """One-vs-rest logistic regression (liblinear) on the same normalised features."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X_train, X_test = prepare_features(train.X), prepare_features(test.X)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # labels absent from training: constant predictors
+        clf = OneVsRestClassifier(LogisticRegression(solver="liblinear", C=config.linear_c))
+        # int64 targets: with int8 ones, sklearn 1.9's one-vs-rest on an indicator matrix
+        # learns nonsense (P@1 0.004 on Bibtex, measured), so do not shrink this
+        clf.fit(X_train, train.Y.toarray().astype(np.int64))
+    fitted = time.perf_counter()
+    k_max = max(config.ks)
+    # stable sort: ties to the lower label id, as everywhere in lse
+    top, seconds = best_time(lambda: np.argsort(-np.asarray(clf.decision_function(X_test)),
+                                                axis=1, kind="stable")[:, :k_max])
+    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    return {"model": "linear-ovr", "C": config.linear_c,
+            "dense": evaluate_topk(top, test.Y, counts, X_train.shape[0], config.ks),
+            "throughput": {"queries_per_second": X_test.shape[0] / seconds},
+            "train_seconds": fitted - start}
+
+
+TABLE_METRICS = ("P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@3", "PSP@5", "R@5")
+
+
+def format_table(results: list[dict], linear: dict | None = None,
+                 metrics=TABLE_METRICS) -> str:
+    """One block per label slice: a row per (model, hashed|dense) and the linear reference."""
+    lines = []
+    for name in SLICES:
+        head = f"{name + ' labels':<22}" + "".join(f"{m:>8}" for m in metrics)
+        lines += [head, "-" * len(head)]
+        rows = [(f"{r['model'].upper()} {how}", r[how][name]) for r in results
+                for how in ("hashed", "dense")]
+        if linear is not None:
+            rows.append(("linear one-vs-rest", linear["dense"][name]))
+        for label, values in rows:
+            lines.append(f"{label:<22}" + "".join(f"{values[m]:>8.3f}" for m in metrics))
+        lines.append("")
+    head = f"{'retrieval':<22}{'empty':>8}{'cand.':>8}{'buckets':>8}{'hash q/s':>12}" \
+           f"{'dense q/s':>12}{'ratio':>8}{'encode q/s':>12}"
+    lines += [head, "-" * len(head)]
+    for r in results:
+        ret, tp = r["retrieval"], r["throughput"]
+        lines.append(f"{r['model'].upper():<22}{ret['queries_with_no_candidate']:>8.3f}"
+                     f"{ret['mean_candidates']:>8.1f}{ret['label_buckets']:>8d}"
+                     f"{tp['hashed_queries_per_second']:>12,.0f}"
+                     f"{tp['dense_queries_per_second']:>12,.0f}"
+                     f"{tp['speed_ratio_hashed_over_dense']:>8.2f}"
+                     f"{tp['encode_queries_per_second']:>12,.0f}")
+    if linear is not None:
+        lines.append(f"{'linear one-vs-rest':<22}{'':>8}{'':>8}{'':>8}{'':>12}"
+                     f"{linear['throughput']['queries_per_second']:>12,.0f}")
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""``lse map-benchmark`` and ``lse label-benchmark`` end to end on tiny synthetic data sets."""
+import gzip
+import json
+import lzma
+
+import numpy as np
+import pytest
+
+from lse.cli import main
+
+from test_datasets import idx_bytes
+
+
+@pytest.fixture()
+def tiny_idx(tmp_path):
+    """Two classes of 6x6 'images': a bright left or right half, plus noise."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = np.arange(n) % 2
+        img = rng.integers(0, 60, (n, 6, 6))
+        img[y == 0, :, :3] += 180
+        img[y == 1, :, 3:] += 180
+        return img.astype(np.uint8), y.astype(np.uint8)
+
+    for prefix, n in (("train", 80), ("t10k", 20)):
+        images, labels = split(n)
+        (tmp_path / f"{prefix}-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(images, 8)))
+        (tmp_path / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(labels, 8))
+    return tmp_path
+
+
+def test_map_benchmark_end_to_end(tiny_idx, tmp_path, capsys):
+    out = tmp_path / "map.json"
+    code = main(["map-benchmark", str(tiny_idx), "--bits", "8", "--model", "lse", "--epochs", "4",
+                 "--hidden", "16", "--learning-rate", "0.05", "--json", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "MAP@R (R = whole database)" in printed and "precision within Hamming radius 2" in printed
+    result = json.loads(out.read_text())
+    (r,) = result["results"]
+    assert (r["model"], r["bits"], r["R"], r["queries"], r["database"]) == ("lse", 8, 80, 20, 80)
+    assert r["map"] > 0.9  # two well separated classes
+    assert 0 <= r["precision_r"] <= 1 and 0 <= r["recall_r"] <= 1
+
+
+def write_xc(path, X, Y):
+    lines = [f"{len(X)} {X.shape[1]} {Y.shape[1]}"]
+    for x, y in zip(X, Y):
+        labels = ",".join(str(j) for j in np.flatnonzero(y))
+        lines.append(labels + " " + " ".join(f"{j}:{x[j]:g}" for j in np.flatnonzero(x)))
+    path.write_bytes(lzma.compress(("\n".join(lines) + "\n").encode()))
+
+
+def test_label_benchmark_end_to_end(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+
+    def split(n):  # 4 labels; label j is announced by words 2j, 2j+1
+        Y = np.zeros((n, 4), int)
+        Y[np.arange(n), rng.integers(0, 4, n)] = 1
+        Y[np.arange(0, n, 3), rng.integers(0, 4, len(range(0, n, 3)))] = 1
+        X = (rng.random((n, 10)) < 0.1).astype(float)
+        for j in range(4):
+            X[Y[:, j] == 1, 2 * j:2 * j + 2] = 1
+        return X, Y
+
+    write_xc(tmp_path / "train.txt.xz", *split(120))
+    write_xc(tmp_path / "test.txt.xz", *split(40))
+    out = tmp_path / "labels.json"
+    code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
+                 "--model", "lse", "--bits", "8", "--epochs", "15", "--hidden", "16",
+                 "--max-radius", "1", "--json", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    for text in ("head labels", "tail labels", "LSE hashed", "LSE dense", "linear one-vs-rest"):
+        assert text in printed
+    result = json.loads(out.read_text())
+    (r,) = result["results"]
+    assert set(r["hashed"]) == {"all", "head", "torso", "tail"}
+    assert set(r["hashed"]["all"]) >= {"P@1", "P@3", "P@5", "nDCG@5", "PSP@1", "PSP@5", "R@5"}
+    assert r["dense"]["all"]["P@1"] >= 0.85 and result["linear"]["dense"]["all"]["P@1"] >= 0.85
+    used = r["retrieval"]["queries_per_radius"]  # radius 0, then the fallback to radius 1
+    assert set(used) <= {"0", "1"} and sum(used.values()) == 40 and used["0"] > 20
+    assert r["hashed"]["all"]["P@1"] > 0.4
+    assert r["throughput"]["hashed_queries_per_second"] > 0
+
+
+def test_label_benchmark_reports_a_malformed_line(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("2 3 2\n0 0:1\n1 7:1\n")
+    assert main(["label-benchmark", str(bad), str(bad), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lse: error: ") and "line 3" in err and "'7:1'" in err
+    assert main(["map-benchmark", str(tmp_path / "none"), "--quiet"]) == 2
+    assert "not a directory" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""LSEClassifier: round trip (fit / transform / predict / pickle), Pipeline, sklearn's checks."""
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from lse.errors import LSEError
+from lse.estimator import LSEClassifier
+from lse.index import unpack_codes
+
+#: Small and quick: every sklearn check fits a few times on toy data (~0.3 s per fit).
+FAST = dict(dim=8, hidden=(16,), epochs=4, batch_size=512, learning_rate=0.1)
+
+
+def blobs(n_per_class=40, n_classes=4, n_features=6, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 4, (n_classes, n_features))
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    return centers[y] + rng.normal(0, 1, (len(y), n_features)), y
+
+
+def test_round_trip_fit_transform_predict_pickle():
+    X, y = blobs()
+    names = np.array(["ant", "bee", "cat", "dog"])[y]
+    est = LSEClassifier(**{**FAST, "dim": 16}).fit(X, names)
+    assert list(est.classes_) == ["ant", "bee", "cat", "dog"] and est.n_features_in_ == 6
+    codes = est.transform(X)
+    assert codes.dtype == np.uint8 and codes.shape == (len(X), 2)
+    # the codes are the sign bits of the embeddings
+    np.testing.assert_array_equal(unpack_codes(codes, 16), (est.embed(X) > 0).astype(np.uint8))
+    pred = est.predict(X)
+    assert (pred == names).mean() > 0.95
+    top = est.predict_topk(X, 3)
+    assert top.shape == (len(X), 3) and np.all(est.classes_[top[:, 0]] == pred)
+    clone = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(clone.transform(X), codes)
+    np.testing.assert_array_equal(clone.predict(X), pred)
+    bits = LSEClassifier(**{**FAST, "dim": 16, "code_format": "bits"}).fit(X, names)
+    np.testing.assert_array_equal(bits.transform(X), unpack_codes(codes, 16))  # same seed, same model
+    assert list(bits.get_feature_names_out()[:2]) == ["bit0", "bit1"]
+
+
+def test_exact_collisions_group_classes():
+    """Each class hashes to (mostly) one code shared with its label: the point of LSE."""
+    X, y = blobs()
+    est = LSEClassifier(**{**FAST, "dim": 16, "epochs": 40, "exhaustive_fallback": False}).fit(X, y)
+    found, _ = est.retriever_.candidates(est.embed(X))
+    collide = np.diff(found.indptr) > 0
+    assert collide.mean() > 0.8
+    assert (est.predict_topk(X, 1)[collide, 0] == y[collide]).mean() > 0.95
+
+
+def test_multilabel_sparse_inputs_and_topk():
+    rng = np.random.default_rng(1)
+    Y = np.zeros((120, 5), int)
+    Y[np.arange(120), rng.integers(0, 5, 120)] = 1
+    Y[np.arange(0, 120, 2), rng.integers(0, 5, 60)] = 1
+    X = sp.csr_matrix(np.hstack([Y * 3 + rng.random((120, 5)), rng.random((120, 5)) < 0.2]))
+    est = LSEClassifier(**{**FAST, "top_k": 2, "epochs": 15}).fit(X, sp.csr_matrix(Y))
+    assert est.multilabel_ and list(est.classes_) == [0, 1, 2, 3, 4]
+    pred = est.predict(X)
+    assert pred.shape == Y.shape and set(pred.sum(1)) <= {1, 2}
+    top = est.predict_topk(X, 2)
+    assert Y[np.arange(120), top[:, 0]].mean() > 0.9  # the best label is a true one
+
+
+def test_pipeline_scaler_then_hasher_then_knn_on_codes():
+    X, y = blobs(seed=2)
+    X = X * 100 + 1000  # badly scaled: the pipeline's scaler matters
+    hasher = make_pipeline(StandardScaler(), LSEClassifier(**{**FAST, "dim": 16}))
+    assert (hasher.fit(X, y).predict(X) == y).mean() > 0.95
+    knn = make_pipeline(StandardScaler(), LSEClassifier(**{**FAST, "dim": 16, "code_format": "bits"}),
+                        KNeighborsClassifier(5, metric="hamming"))
+    assert (knn.fit(X, y).predict(X) == y).mean() > 0.95
+
+
+def test_parameter_errors():
+    X, y = blobs()
+    with pytest.raises(LSEError, match="code_format"):
+        LSEClassifier(code_format="hex").fit(X, y)
+    with pytest.raises(LSEError, match="epochs"):
+        LSEClassifier(epochs=0).fit(X, y)
+    with pytest.raises(LSEError, match="unknown similarity"):
+        LSEClassifier(**{**FAST, "similarity": "jaccard"}).fit(X, y)
+
+
+@parametrize_with_checks([LSEClassifier(**FAST)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
