@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) wordnet-if-root
 	$(BIN)/lse demo
 
 test: $(STAMP) wordnet-if-root
