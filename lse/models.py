@@ -35,6 +35,7 @@ from .errors import LSEError
 from .losses import PairLoss, QuantizationLoss, default_quantization
 from .optimizers import RowAdam
 from .similarities import max_cosine
+from .table_step import pair_loss_and_gradient, row_gradient, unique_rows
 
 
 class PairHashModel(keras.Model):
@@ -84,13 +85,23 @@ class PairHashModel(keras.Model):
         raise NotImplementedError
 
     # -- the objective ------------------------------------------------------------------------
-    def _shared_dropout(self, u, v):
+    def _dropout_keep(self, batch):
+        """The 0/1 keep pattern (batch, 1, d) of this step's shared dropout mask, or None.
+
+        Stateless random ops keyed by (seed, optimizer step): repeatable, and a resumed run
+        draws the masks an uninterrupted one would have drawn."""
         if self.dropout == 0.0:
-            return u, v
+            return None
         step = tf.cast(self.optimizer.iterations, tf.int32)
-        shape = tf.stack([tf.shape(u)[0], 1, self.dim])
+        shape = tf.stack([batch, 1, self.dim])
         keep = tf.random.stateless_uniform(shape, seed=tf.stack([self.seed, step])) >= self.dropout
-        mask = tf.cast(keep, u.dtype) / (1.0 - self.dropout)
+        return tf.cast(keep, self.compute_dtype)
+
+    def _shared_dropout(self, u, v):
+        keep = self._dropout_keep(tf.shape(u)[0])
+        if keep is None:
+            return u, v
+        mask = keep / (1.0 - self.dropout)
         return u * mask, v * mask
 
     def call(self, inputs, training=False):
@@ -105,8 +116,11 @@ class PairHashModel(keras.Model):
         pair = self.pair_loss(kinds, c)
         unused = tf.zeros(tf.shape(u)[:1])
         quant = 0.5 * (self.quantization_loss(unused, u) + self.quantization_loss(unused, v))
+        return self._total_loss(pair, quant), pair, quant
+
+    def _total_loss(self, pair, quant):
         weight = self.quantization_weight * self.quantization_ramp
-        return pair + weight * 2.0 * quant, pair, quant
+        return pair + weight * 2.0 * quant
 
     def train_step(self, data):
         inputs, kinds = data
@@ -170,10 +184,38 @@ class EmbeddingHasher(PairHashModel):
                                                          seed=self.seed))
 
     def embed_pair(self, inputs, training=False):
-        pairs = tf.cast(inputs, tf.int32)
-        rows = tf.gather(self.table.value, pairs)  # (batch, 2, L, d); sparse gradient
-        rows = tf.tanh(rows)
-        return rows[:, 0], rows[:, 1]
+        ids, position, _, _ = unique_rows(inputs)
+        rows = tf.tanh(tf.gather(self.table.value, ids))  # each distinct row once
+        return tf.gather(rows, position[:, 0]), tf.gather(rows, position[:, 1])
+
+    def train_step(self, data):
+        """The generic step's loss and gradient at O(batch) cost (see :mod:`lse.table_step`):
+        distinct rows gathered once, the pair loss's gradient by hand on the winning contexts,
+        fused XLA blocks, and one summed gradient row per distinct table row handed to the
+        optimizer."""
+        pairs, kinds = data
+        ids, position, counts, n = unique_rows(pairs)
+        rows = tf.gather(self.table.value, ids)
+        embeddings = tf.tanh(rows)
+        keep = self._dropout_keep(tf.shape(position)[0])
+        pair, pair_grad = pair_loss_and_gradient(self.pair_loss, embeddings, position, kinds,
+                                                 keep)
+        # quantization: the mean over both halves of every pair, as in the generic step
+        weights = tf.cast(counts, embeddings.dtype) / tf.cast(tf.size(position),
+                                                             embeddings.dtype)
+        scale = 2.0 * self.quantization_weight * tf.cast(self.quantization_ramp,
+                                                         embeddings.dtype)
+        quant, grad = row_gradient(self.quantization_loss, embeddings, pair_grad, weights,
+                                   scale)
+        loss = pair + scale * quant
+        # a static dense_shape: tf.shape(variable) would read (copy) the whole table
+        shape = tf.constant(list(self.table.shape), ids.dtype)
+        if isinstance(self.optimizer, RowAdam):
+            self.optimizer.apply_unique([tf.IndexedSlices(grad, ids, shape)], [self.table],
+                                        valid_rows=n, current=[rows])
+        else:
+            self.optimizer.apply([tf.IndexedSlices(grad[:n], ids[:n], shape)], [self.table])
+        return self._track(loss, pair, quant)
 
     def encode(self, ids=None) -> np.ndarray:
         """Dense tanh embeddings (n, L, d) of ``ids`` (default: every item)."""
