@@ -15,7 +15,9 @@ union of its L buckets, itself excluded):
                from the words WordNet knows as nouns/verbs with hypernyms, or adjectives with
                such a noun/verb reading) and its retrieved words; word-level WP = max over
                noun-noun and verb-verb synset pairs; a pair without one counts 0; an empty
-               retrieved set scores 0. Skipped with a note when WordNet is not installed
+               retrieved set scores 0. Also printed: the share of queries retrieving some
+               WordNet word, the WP over those, and the WP of random sets of the same sizes
+               (chance level). Skipped with a note when WordNet is not installed
                (`make wordnet`).
   HR@50/500    on the dataset's held-out pairs: is the target among the top 50 / 500 of the
                query's retrieved words ranked by dense cosine (embeddings from the index, or
@@ -89,7 +91,9 @@ def format_result(r: dict) -> str:
              f"(mean per-query F1 {_fmt(r['f1_per_query'])}; {r['queries']} {r['query_set']} "
              f"queries, {r['mean_retrieved']:.1f} words retrieved on average)",
              f"  WP {_fmt(r['wp'])} ({r['wp_queries']} queries of "
-             f"{r['wp_vocabulary'] or 0:,} WordNet words)",
+             f"{r['wp_vocabulary'] or 0:,} WordNet words; {_fmt(r['wp_covered'], 2)} of them "
+             f"retrieve some, WP {_fmt(r['wp_of_covered'])} over those; random sets of the "
+             f"same sizes: {_fmt(r['wp_random'])})",
              f"  HR@50 {_fmt(r['hr@50'])}  HR@500 {_fmt(r['hr@500'])} "
              f"({r['heldout_pairs']:,} held-out pairs)"]
     lines += [f"  note: {n}" for n in r["notes"]]

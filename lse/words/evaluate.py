@@ -21,6 +21,9 @@ L buckets, itself excluded):
 - **WP** (Wu-Palmer on WordNet 3.0): queries drawn from the WP vocabulary, retrieved sets
   restricted to it, conventions of :class:`lse.wordnet.WordNetScorer` (max over noun-noun
   and verb-verb synset pairs; undefined pairs count 0; an empty retrieved set scores 0).
+  Beside it, the share of queries that retrieve anything, the WP over those, and the WP of
+  random sets of the same sizes (chance level: about 0.33 on an English vocabulary), see
+  :func:`wp_scores`.
 - **HR@50 / HR@500** on the dataset's held-out pairs: the target is among the top n of the
   query's retrieved words ranked by dense (max-)cosine.
 - **clusters**: buckets holding at least two words.
@@ -182,7 +185,8 @@ def evaluate(word_index: WordIndex, dataset, *, queries: int = 1000, wp_queries:
     seconds["prf"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    out.update(wp=None, wp_queries=0, wp_vocabulary=None)
+    out.update(wp=None, wp_queries=0, wp_vocabulary=None, wp_covered=None,
+               wp_of_covered=None, wp_random=None)
     if wordnet:
         try:
             from ..wordnet import WordNetScorer
@@ -197,8 +201,7 @@ def evaluate(word_index: WordIndex, dataset, *, queries: int = 1000, wp_queries:
                 notes.append("WP not computed: fewer than 2 vocabulary words are in WordNet")
             else:
                 wp_ids = _pick(pool, wp_queries, seed, query_set)
-                out["wp"], _ = scorer.score(wp_ids, index.query_ids(wp_ids))
-                out["wp_queries"] = int(len(wp_ids))
+                out.update(wp_scores(scorer, pool, wp_ids, index.query_ids(wp_ids), seed))
     else:
         notes.append("WP not computed (disabled)")
     seconds["wp"] = time.perf_counter() - t
@@ -227,6 +230,34 @@ def evaluate(word_index: WordIndex, dataset, *, queries: int = 1000, wp_queries:
                model=word_index.info.get("model"), params=word_index.info.get("params"),
                seconds={k: round(v, 3) for k, v in seconds.items()}, notes=notes)
     return out
+
+
+def wp_scores(scorer, pool, query_ids, retrieved, seed: int = 0) -> dict:
+    """WP of retrieved sets, with what it takes to read it.
+
+    ``wp`` is the metric; ``wp_covered`` the share of queries retrieving at least one other
+    WP-vocabulary word (the others score 0), ``wp_of_covered`` the mean WP over those; and
+    ``wp_random`` the WP of chance: the same number of WP-vocabulary words per query drawn at
+    random (seeded). Two random WordNet words are far from unrelated under Wu-Palmer (they
+    share the top of the hierarchy), so the gain over ``wp_random`` is what the model adds.
+    """
+    import scipy.sparse as sp
+
+    wp, per_query = scorer.score(query_ids, retrieved)
+    in_pool = np.zeros(retrieved.shape[1], bool)
+    in_pool[pool] = True
+    rows = np.repeat(np.arange(len(query_ids)), np.diff(retrieved.indptr))
+    keep = in_pool[retrieved.indices] & (retrieved.indices != query_ids[rows])
+    sizes = np.bincount(rows[keep], minlength=len(query_ids))
+    covered = sizes > 0
+    rng = np.random.default_rng([seed, 0x3A9])
+    rand_rows = np.repeat(np.arange(len(query_ids)), sizes)
+    rand_cols = rng.choice(pool, len(rand_rows))
+    random_sets = sp.csr_matrix((np.ones(len(rand_rows), bool), (rand_rows, rand_cols)),
+                                shape=retrieved.shape)
+    return {"wp": wp, "wp_queries": int(len(query_ids)), "wp_covered": float(covered.mean()),
+            "wp_of_covered": float(per_query[covered].mean()) if covered.any() else 0.0,
+            "wp_random": scorer.score(query_ids, random_sets)[0]}
 
 
 # --------------------------------------------------------------------------------------------

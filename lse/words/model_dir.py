@@ -98,7 +98,8 @@ def _check_shapes(embeddings, codes, n_words, bits, where) -> None:
         raise LSEError(f"{where}: the embeddings contain NaN or infinite values")
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -123,7 +124,7 @@ def save_model(model: WordModel, path: str | os.PathLike, *, overwrite: bool = F
             shutil.copyfile(source, tmp / name)
         config = model.config()
         config["arrays"] = sorted(model.arrays)
-        config["files"] = {f.name: {"bytes": f.stat().st_size, "sha256": _sha256(f)}
+        config["files"] = {f.name: {"bytes": f.stat().st_size, "sha256": file_sha256(f)}
                            for f in sorted(tmp.iterdir())}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return path
@@ -167,7 +168,7 @@ def load_model(path: str | os.PathLike, *, verify: bool = True) -> WordModel:
             raise LSEError(f"{path} is incomplete: {name} is missing")
         if f.stat().st_size != meta.get("bytes"):
             raise LSEError(f"{f} is corrupt: {f.stat().st_size} bytes, expected {meta.get('bytes')}")
-        if verify and _sha256(f) != meta.get("sha256"):
+        if verify and file_sha256(f) != meta.get("sha256"):
             raise LSEError(f"{f} is corrupt: its checksum does not match {CONFIG}")
     for name in (VOCAB, EMBEDDINGS, CODES):
         if name not in config["files"]:

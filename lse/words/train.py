@@ -15,7 +15,6 @@ settings or another dataset is refused, since it would silently mix two runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import shutil
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from ..errors import LSEError
 from ..io import atomic_path
+from .model_dir import file_sha256
 
 #: The paper's tuned values (Table 3, OSCAR, 100 epochs): the starting point of tuning. Our
 #: quantization loss is the MEAN over coordinates (the paper's DHN sum is d times larger), so
@@ -117,11 +117,7 @@ def dataset_fingerprint(path: str | Path) -> dict:
         if not f.is_file():
             raise LSEError(f"{path} is not a complete dataset: missing {name} "
                            "(make one with lse prepare)")
-        digest = hashlib.sha256()
-        with open(f, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        out[name] = digest.hexdigest()[:16]
+        out[name] = file_sha256(f)[:16]
     return out
 
 
