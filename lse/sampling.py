@@ -18,10 +18,10 @@
     accepted only if k is the pair's *canonical* shared neighbour, the highest-ranked one in a
     fixed order of the rows (by degree, descending). Every hard negative has exactly one
     canonical wedge, so every one is drawn with probability ``1 / W``. Checking "no shared
-    neighbour ranks above k" only scans the in-neighbours of i (or of j, whichever list is
-    shorter) that rank above k; they are kept in rank order, and k's position in them is
-    precomputed, so the check costs ~2 lookups per proposal on a power-law word graph, where
-    hubs dominate the wedges. Acceptance = ``|hard set| / W`` (90% measured on a 660K-node
+    neighbour ranks above k" intersects the in-neighbours of i and of j that rank above k;
+    in-neighbour lists are kept in rank order and k's position in them is precomputed, so these
+    are two short sorted prefixes (k is usually a hub: few rows rank above it), ~2 elements
+    searched per proposal on a power-law word graph. Acceptance = ``|hard set| / W`` (90% measured on a 660K-node
     power-law graph with 16M nonzeros; the former walk-and-reject scheme, acceptance
     ``w_min / w``, accepted 1.3% there). Small graphs (``sum deg^2 <= materialize_limit``)
     materialise the set instead and draw from it;
@@ -116,11 +116,11 @@ class PairSampler:
             self._hard_set = self.hard_negative_set()
 
     def _incoming(self):
-        """The in-neighbours of every column i of D (the rows k with ``D[k, i] = 1``), sorted
-        by *rank* (row degree descending, then id), as CSR-like ``(indptr, ks)``, and for every
-        nonzero ``(k, i)`` of D (in CSR order) the position of k in column i's list ("how many
-        in-neighbours of i rank above k"). Built once, linearly (scipy's CSR -> CSC conversion
-        keeps the row order within a column)."""
+        """The in-neighbours of every column i of D (the rows k with ``D[k, i] = 1``) as their
+        *ranks* (row degree descending, then id), increasing within a column, in CSR-like
+        ``(indptr, ranks)``; and for every nonzero ``(k, i)`` of D (in CSR order) the position
+        of k in column i's list ("how many in-neighbours of i rank above k"). Built once,
+        linearly (scipy's CSR -> CSC conversion keeps the row order within a column)."""
         if self._incoming_lists is None:
             by_rank = np.argsort(-self._degree, kind="stable")
             nnz = self.D.nnz
@@ -128,11 +128,10 @@ class PairSampler:
                                       self.D.indptr), shape=self.D.shape)
             columns = edge_ids[by_rank].tocsc()  # rows in rank order, then by column
             indptr = columns.indptr.astype(np.int64)
-            ks = by_rank[columns.indices]
             position = np.empty(nnz, np.int64)
             position[columns.data - 1] = (np.arange(nnz, dtype=np.int64)
                                           - np.repeat(indptr[:-1], np.diff(indptr)))
-            self._incoming_lists = (indptr, ks, position)
+            self._incoming_lists = (indptr, columns.indices, position)
         return self._incoming_lists
 
     def _wedge_table(self):
@@ -189,20 +188,10 @@ class PairSampler:
         of all nnz (which misses the cache at every level on a 16M-nonzero D).
         """
         i, j = np.broadcast_arrays(np.asarray(i, np.int64), np.asarray(j, np.int64))
-        shape, i, j = i.shape, i.ravel(), j.ravel()
-        lo, end = self._indptr[i], self._indptr[i + 1]
-        hi = end.copy()
-        active = np.flatnonzero(lo < hi)
-        while active.size:
-            low, high = lo[active], hi[active]
-            mid = (low + high) >> 1
-            right = self._indices[mid] < j[active]
-            lo[active] = np.where(right, mid + 1, low)
-            hi[active] = np.where(right, high, mid)
-            active = active[lo[active] < hi[active]]
-        found = lo < end
-        found[found] = self._indices[lo[found]] == j[found]
-        return found.reshape(shape)
+        rows = i.ravel()
+        found = _search_segments(self._indptr[rows], self._indptr[rows + 1], self._indices,
+                                 j.ravel())
+        return found.reshape(i.shape)
 
     def sample_hard_negatives(self, count: int, rng: np.random.Generator,
                               max_rounds: int = 20) -> np.ndarray:
@@ -240,7 +229,7 @@ class PairSampler:
     def _uniform_proposals(self, draw: int, rng: np.random.Generator):
         """Hard negatives among ``draw`` uniform wedges, each kept iff its centre k is the
         pair's highest-ranked shared neighbour: exactly uniform over the set (module doc)."""
-        indptr, ks, position = self._incoming()
+        indptr, ranks, position = self._incoming()
         cumulative = self._wedge_table()
         k = np.searchsorted(cumulative, rng.integers(0, cumulative[-1], draw), side="right")
         start, degree = self._indptr[k], self._degree[k]
@@ -249,14 +238,17 @@ class PairSampler:
         i, j = self._indices[ei], self._indices[ej]
         keep = (i != j) & ~self.linked(i, j)
         i, j, above_i, above_j = i[keep], j[keep], position[ei[keep]], position[ej[keep]]
-        # scan the shorter list of higher-ranked in-neighbours for one shared with the other side
+        # is any of the in-neighbours ranked above k on the shorter side also among those on
+        # the other side? Both prefixes are sorted by rank: search each element of the shorter
+        # one in the other (short too: k is usually a hub, few rows rank above it)
         swap = above_j < above_i
         scan, other = np.where(swap, j, i), np.where(swap, i, j)
-        length = np.minimum(above_i, above_j)
+        length, other_length = np.minimum(above_i, above_j), np.maximum(above_i, above_j)
         owner = np.repeat(np.arange(len(scan)), length)
         offset = np.arange(len(owner)) - np.repeat(np.cumsum(length) - length, length)
-        higher = ks[np.repeat(indptr[scan], length) + offset]
-        shared = self.linked(higher, other[owner])
+        higher = ranks[np.repeat(indptr[scan], length) + offset]
+        begin = indptr[other][owner]
+        shared = _search_segments(begin, begin + other_length[owner], ranks, higher)
         canonical = np.bincount(owner[shared], minlength=len(scan)) == 0
         return i[canonical], j[canonical]
 
@@ -305,3 +297,20 @@ class PairSampler:
         ds = tf.data.Dataset.from_generator(
             lambda: self.batches(start_epoch, epochs), output_signature=signature)
         return ds.prefetch(prefetch)
+
+
+def _search_segments(starts, ends, values, targets) -> np.ndarray:
+    """``targets[p] in values[starts[p]:ends[p]]`` for every p, each segment sorted: one binary
+    search per p, all in lock step (vectorised), only the unfinished ones carried along."""
+    lo, hi = np.array(starts, np.int64), np.array(ends, np.int64)
+    active = np.flatnonzero(lo < hi)
+    while active.size:
+        low, high = lo[active], hi[active]
+        mid = (low + high) >> 1
+        right = values[mid] < targets[active]
+        lo[active] = np.where(right, mid + 1, low)
+        hi[active] = np.where(right, high, mid)
+        active = active[lo[active] < hi[active]]
+    found = lo < ends
+    found[found] = values[lo[found]] == targets[found]
+    return found
