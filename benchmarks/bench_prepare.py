@@ -4,8 +4,9 @@ Runs ``lse prepare ENWIKI --out TMP --workers N`` as a subprocess for each N, sa
 resident memory of the whole process tree (client, scheduler, nannies, workers) every 20 ms,
 and prints for each run: wall time of the command, tokens/s of the whole job (reading xz,
 tokenizing, counting, filtering, writing; from the command's wall time) and of the counting
-stage (window counting + reduction, from stats.json), the time of every stage, and peak memory
-(the sampled peak of the sum over all processes, and the sum of per-process peaks). Then the
+stage (window counting + reduction, from stats.json), the time of every stage, the CPU time of
+all its processes, and peak memory (the sampled peak of the sum over all processes, and the sum
+of per-process peaks). Then the
 2-vs-1-worker speed-ups, and the cost of xz decoding alone.
 
     python benchmarks/bench_prepare.py [--corpus DIR] [--workers 1 2] [--keep]
@@ -21,6 +22,7 @@ import argparse
 import json
 import lzma
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +59,7 @@ def run_prepare(corpus: Path, out: Path, workers: int) -> dict:
            "--quiet"]
     peak = 0
     done = threading.Event()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     ps = psutil.Process(proc.pid)
@@ -71,12 +74,14 @@ def run_prepare(corpus: Path, out: Path, workers: int) -> dict:
     sampler.start()
     rc = proc.wait()
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # every reaped process of the tree
     done.set()
     sampler.join()
     if rc:
         raise SystemExit(f"{' '.join(cmd)} failed with status {rc}")
     stats = json.loads((out / "stats.json").read_text())
-    return {"wall": wall, "peak_sampled": peak, "stats": stats}
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    return {"wall": wall, "peak_sampled": peak, "stats": stats, "cpu": cpu}
 
 
 def _decode(path: str) -> int:
@@ -123,6 +128,8 @@ def main() -> None:
                   f"{os.getloadavg()[0]:.1f})")
             print(f"  tokens               {tokens:,}")
             print(f"  wall time            {r['wall']:.2f} s  (lse prepare command, end to end)")
+            print(f"  CPU time             {r['cpu']:.2f} s  (user+sys of all its processes; "
+                  f"{tokens / r['cpu'] / 1e6:.2f} M tokens per CPU-second)")
             print(f"  whole job            {tokens / r['wall'] / 1e6:.2f} M tokens/s")
             print(f"  counting stage       {tokens / counting / 1e6:.2f} M tokens/s "
                   f"({counting:.2f} s: count {times['count']:.2f} + reduce "

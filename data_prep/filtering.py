@@ -51,6 +51,17 @@ def top_k_mask(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     return keep
 
 
+def row_groups(indptr: np.ndarray, max_entries: int = 1 << 21) -> list[tuple[int, int]]:
+    """Consecutive row ranges of a CSR matrix holding about ``max_entries`` entries each (a
+    longer row is a range of its own). Vectorised passes over one range at a time keep their
+    temporaries small: reused by the allocator and cached, instead of fresh pages to fault in
+    and zero for every array of a 30M-entry block."""
+    cuts = np.searchsorted(indptr, np.arange(max_entries, int(indptr[-1]), max_entries),
+                           side="right") - 1
+    bounds = np.unique(np.concatenate([[0], cuts, [len(indptr) - 1]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 def filter_block(block: sp.csr_matrix, row_offset: int, marginals: np.ndarray, total: float,
                  *, min_pmi: float = 0.0, top_k: int = 100) -> tuple[sp.csr_matrix, dict]:
     """Binary ``(hi - lo) x V`` CSR block of the kept pairs, and counts for the statistics.
@@ -60,22 +71,30 @@ def filter_block(block: sp.csr_matrix, row_offset: int, marginals: np.ndarray, t
     """
     block = block.tocsr()
     block.sum_duplicates()
-    n_rows = block.shape[0]
-    lengths = np.diff(block.indptr)
-    cols, vals = block.indices, block.data
     r = np.asarray(marginals, np.float64)
-    # PMI > min_pmi  <=>  X_ij > r_i * r_j * e^min_pmi / T  (products: cheaper than logs)
-    row_factor = np.repeat(r[row_offset:row_offset + n_rows] * (np.exp(min_pmi) / total),
-                           lengths)
-    atypical = vals > row_factor * r[cols]
-    del row_factor
-    atypical &= cols != np.repeat(np.arange(row_offset, row_offset + n_rows,
-                                            dtype=cols.dtype), lengths)
-    indptr = compress_indptr(block.indptr, atypical)
-    cols, vals = cols[atypical], vals[atypical]
-    top = top_k_mask(indptr, vals, top_k)
-    indptr = compress_indptr(indptr, top)
-    out = sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), cols[top], indptr),
-                        shape=block.shape)
-    stats = {"nonzeros": int(block.nnz), "atypical": int(len(vals)), "top_k": int(out.nnz)}
+    factor = np.exp(min_pmi) / total
+    kept_cols, kept_per_row = [], []
+    atypical_total = 0
+    for r0, r1 in row_groups(block.indptr):
+        a, b = int(block.indptr[r0]), int(block.indptr[r1])
+        lengths = np.diff(block.indptr[r0:r1 + 1])
+        cols, vals = block.indices[a:b], block.data[a:b]
+        # PMI > min_pmi  <=>  X_ij > r_i * r_j * e^min_pmi / T  (products: cheaper than logs)
+        threshold = np.repeat(r[row_offset + r0:row_offset + r1] * factor, lengths)
+        threshold *= r[cols]
+        atypical = vals > threshold
+        atypical &= cols != np.repeat(np.arange(row_offset + r0, row_offset + r1,
+                                                dtype=cols.dtype), lengths)
+        indptr = compress_indptr(block.indptr[r0:r1 + 1] - a, atypical)
+        cols, vals = cols[atypical], vals[atypical]
+        atypical_total += len(vals)
+        top = top_k_mask(indptr, vals, top_k)
+        kept_cols.append(cols[top])
+        kept_per_row.append(np.diff(compress_indptr(indptr, top)))
+    indptr = np.zeros(block.shape[0] + 1, np.int64)
+    np.cumsum(np.concatenate(kept_per_row), out=indptr[1:])
+    out = sp.csr_matrix((np.ones(int(indptr[-1]), np.float32), np.concatenate(kept_cols),
+                         indptr), shape=block.shape)
+    stats = {"nonzeros": int(block.nnz), "atypical": int(atypical_total),
+             "top_k": int(out.nnz)}
     return out, stats

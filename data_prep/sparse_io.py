@@ -1,9 +1,9 @@
 """CSR matrices on disk: raw-array directories for intermediate results, streamed ``.npz``.
 
 Intermediate matrices (per-shard runs, reduced row blocks) are stored as a directory of plain
-``.npy`` files (``indptr``, ``indices``, ``data``, ``shape``), written atomically. Plain ``.npy``
-can be memory-mapped, so a reducer that needs rows ``lo:hi`` of a run touches only those bytes
-(``indptr`` gives the byte range) instead of loading every run whole.
+``.npy`` files (``indptr``, ``indices``, ``data``, ``shape``), written atomically, possibly
+piece by piece. A reducer that needs rows ``lo:hi`` of a run reads only those bytes (``indptr``
+gives the byte range) instead of loading every run whole.
 
 :func:`write_npz` assembles row blocks into one ``scipy.sparse.save_npz``-compatible file
 (uncompressed) by streaming each array block after block into its zip member, so the full
@@ -22,37 +22,77 @@ import scipy.sparse as sp
 from lse.io import atomic_directory
 
 
-def save_csr_dir(matrix: sp.csr_matrix, path: str | os.PathLike) -> Path:
-    """Write ``matrix`` as raw arrays in directory ``path`` (atomically, replacing it)."""
-    matrix = matrix.tocsr()
+def _npy_header(fh, dtype, length: int) -> None:
+    np.lib.format.write_array_header_1_0(fh, {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+        "shape": (int(length),)})
+
+
+def write_csr_dir(path: str | os.PathLike, shape: tuple[int, int], indptr: np.ndarray,
+                  pieces: Iterable[tuple[np.ndarray, np.ndarray]], dtype) -> Path:
+    """Write a CSR matrix given row pointers and its ``(indices, data)`` in consecutive
+    pieces, as raw arrays in directory ``path`` (atomically, replacing it). The matrix need
+    never be whole in memory."""
+    nnz = int(indptr[-1])
+    written = 0
     with atomic_directory(path, overwrite=True) as tmp:
-        np.save(tmp / "indptr.npy", matrix.indptr.astype(np.int64, copy=False))
-        np.save(tmp / "indices.npy", matrix.indices.astype(np.int32, copy=False))
-        np.save(tmp / "data.npy", matrix.data)
-        np.save(tmp / "shape.npy", np.asarray(matrix.shape, np.int64))
+        np.save(tmp / "indptr.npy", np.asarray(indptr, np.int64))
+        np.save(tmp / "shape.npy", np.asarray(shape, np.int64))
+        with open(tmp / "indices.npy", "wb") as fi, open(tmp / "data.npy", "wb") as fd:
+            _npy_header(fi, np.int32, nnz)
+            _npy_header(fd, dtype, nnz)
+            for indices, data in pieces:
+                np.asarray(indices, np.int32).tofile(fi)
+                np.asarray(data, dtype).tofile(fd)
+                written += len(indices)
+        if written != nnz:
+            raise RuntimeError(f"{path}: {written} entries written, indptr says {nnz}")
     return Path(path)
 
 
+def save_csr_dir(matrix: sp.csr_matrix, path: str | os.PathLike) -> Path:
+    """Write ``matrix`` as raw arrays in directory ``path`` (atomically, replacing it)."""
+    matrix = matrix.tocsr()
+    return write_csr_dir(path, matrix.shape, matrix.indptr,
+                         [(matrix.indices, matrix.data)], matrix.data.dtype)
+
+
+def _npy_layout(path: Path) -> tuple[np.dtype, int]:
+    """dtype and byte offset of the data of a 1-D ``.npy`` file."""
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        _, _, dtype = read_header(fh)
+        return dtype, fh.tell()
+
+
 class CSRDir:
-    """A CSR matrix saved by :func:`save_csr_dir`, memory-mapped."""
+    """A CSR matrix saved by :func:`save_csr_dir`. Only ``indptr`` is loaded; row ranges are
+    read with plain file reads (into fresh arrays: faster than faulting in the pages of a
+    memory map one by one)."""
 
     def __init__(self, path: str | os.PathLike):
         path = Path(path)
         self.path = path
         self.shape = tuple(int(x) for x in np.load(path / "shape.npy"))
-        self.indptr = np.load(path / "indptr.npy", mmap_mode="r")
-        self.indices = np.load(path / "indices.npy", mmap_mode="r")
-        self.data = np.load(path / "data.npy", mmap_mode="r")
+        self.indptr = np.load(path / "indptr.npy")
+        self._layout = {name: _npy_layout(path / f"{name}.npy") for name in ("indices", "data")}
 
     @property
     def nnz(self) -> int:
         return int(self.indptr[-1])
 
+    def _read(self, name: str, a: int, b: int) -> np.ndarray:
+        dtype, offset = self._layout[name]
+        return np.fromfile(self.path / f"{name}.npy", dtype=dtype, count=b - a,
+                           offset=offset + a * dtype.itemsize)
+
     def rows(self, lo: int, hi: int) -> sp.csr_matrix:
         """Rows ``lo:hi`` as an in-memory CSR matrix of shape ``(hi - lo, n_cols)``."""
         a, b = int(self.indptr[lo]), int(self.indptr[hi])
-        indptr = np.asarray(self.indptr[lo:hi + 1]) - a
-        out = sp.csr_matrix((np.array(self.data[a:b]), np.array(self.indices[a:b]), indptr),
+        indptr = self.indptr[lo:hi + 1] - a
+        out = sp.csr_matrix((self._read("data", a, b), self._read("indices", a, b), indptr),
                             shape=(hi - lo, self.shape[1]))
         out.has_sorted_indices = True  # written from canonical matrices
         out.has_canonical_format = True
@@ -64,11 +104,9 @@ class CSRDir:
 
 def _write_member(zf: zipfile.ZipFile, name: str, dtype, length: int,
                   pieces: Iterable[np.ndarray]) -> None:
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
-              "shape": (length,)}
     written = 0
     with zf.open(name, "w", force_zip64=True) as fh:
-        np.lib.format.write_array_header_2_0(fh, header)
+        _npy_header(fh, dtype, length)
         for piece in pieces:
             piece = np.ascontiguousarray(piece, dtype=dtype)
             fh.write(memoryview(piece).cast("B"))
@@ -85,12 +123,11 @@ def _write_small(zf: zipfile.ZipFile, name: str, value: np.ndarray) -> None:
 def _read_pieces(path: Path, items: int = 1 << 22):
     """The array in ``.npy`` file ``path`` in pieces of ``items`` elements, read with plain
     file reads (a memory map would count the whole file in this process' resident memory)."""
+    dtype, offset = _npy_layout(path)
     with open(path, "rb") as fh:
-        major, _ = np.lib.format.read_magic(fh)
-        read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                       else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(fh)
-        left = int(np.prod(shape))
+        fh.seek(0, os.SEEK_END)
+        left = (fh.tell() - offset) // dtype.itemsize
+        fh.seek(offset)
         while left > 0:
             piece = np.fromfile(fh, dtype=dtype, count=min(items, left))
             left -= len(piece)

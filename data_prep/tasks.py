@@ -30,10 +30,10 @@ import scipy.sparse as sp
 from lse.io import atomic_path
 
 from .cooccur import BOUNDARY, GAP, REMOVE, CooccurrenceCounter, sum_csr
-from .filtering import compress_indptr, filter_block
+from .filtering import compress_indptr, filter_block, row_groups
 from .scan import ShardScan, load_stream, scan_shard
 from .sources import Shard
-from .sparse_io import CSRDir, save_csr_dir
+from .sparse_io import CSRDir, save_csr_dir, write_csr_dir
 from .tokenize import DOC, LINE
 from .vocab import CodeTable
 
@@ -187,21 +187,26 @@ def filter_block_task(block: sp.csr_matrix | str, workdir: str, lo: int,
 def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.ndarray,
                       scale: int, workdir: str, name: str) -> str:
     """Write rows of the kept words in ``lo:hi`` to ``workdir/name``, columns renumbered to
-    the kept vocabulary, data as float64 counts (scaled integers / ``scale``)."""
+    the kept vocabulary, data as float64 counts (scaled integers / ``scale``); written range
+    of rows by range of rows (see :func:`~data_prep.filtering.row_groups`)."""
     block = _block(block, workdir)
-    n_kept = int(np.count_nonzero(new_ids >= 0))
-    if n_kept == len(new_ids):
-        out = sp.csr_matrix((block.data / scale, block.indices, block.indptr),
-                            shape=(hi - lo, n_kept))
-    else:
-        cols = new_ids.astype(np.int32)[block.indices]
-        keep = cols >= 0
-        dropped_rows = np.flatnonzero(new_ids[lo:hi] < 0)
-        for row in dropped_rows:  # isolated words are few
-            keep[block.indptr[row]:block.indptr[row + 1]] = False
-        indptr = compress_indptr(block.indptr, keep)
-        indptr = np.append(indptr[:-1][new_ids[lo:hi] >= 0], indptr[-1])
-        out = sp.csr_matrix((block.data[keep] / scale, cols[keep], indptr),
-                            shape=(hi - lo - len(dropped_rows), n_kept))
-    save_csr_dir(out, Path(workdir) / name)
+    new_ids = new_ids.astype(np.int32)
+    kept_rows = new_ids[lo:hi] >= 0
+    keep = np.empty(block.nnz, bool)
+    for r0, r1 in row_groups(block.indptr):
+        a, b = block.indptr[r0], block.indptr[r1]
+        np.greater_equal(new_ids[block.indices[a:b]], 0, out=keep[a:b])
+    for row in np.flatnonzero(~kept_rows):  # isolated words are few
+        keep[block.indptr[row]:block.indptr[row + 1]] = False
+    indptr = compress_indptr(block.indptr, keep)
+    indptr = np.append(indptr[:-1][kept_rows], indptr[-1])
+
+    def pieces():
+        for r0, r1 in row_groups(block.indptr):
+            a, b = block.indptr[r0], block.indptr[r1]
+            k = keep[a:b]
+            yield new_ids[block.indices[a:b][k]], block.data[a:b][k] / scale
+
+    write_csr_dir(Path(workdir) / name, (int(kept_rows.sum()), int((new_ids >= 0).sum())),
+                  indptr, pieces(), np.float64)
     return name
