@@ -17,7 +17,9 @@ Measured, for each V, over the same sampler and the same model class:
   same data: Keras's Adam densifies the sparse gradient, so each step rewrites the whole
   (V, L, d) table and both moment slots;
 - the sampler alone (batches/s on one thread), to show it is not the bottleneck, and its
-  hard-negative acceptance rate.
+  hard-negative acceptance rate;
+- with ``--generic``: the generic autodiff step (``PairHashModel.train_step``) with RowAdam,
+  i.e. what the model cost before :mod:`lse.table_step`.
 
 Each timing warms up first (tracing, XLA compilation, first epoch permutation), then times a
 fixed number of steps; it is repeated and the best and median are reported. The machine may be
@@ -129,9 +131,11 @@ def summary(label: str, timings) -> dict:
     walls = [w for w, _ in timings]
     cpus = [c for _, c in timings]
     best, median = min(walls), statistics.median(walls)
-    print(f"  {label:<12} best {best * 1e3:7.1f} ms/step = {BATCH / best:>9,.0f} pairs/s; "
+    blocks = ", ".join(f"{w * 1e3:.0f}" for w in walls)
+    print(f"  {label:<13} best {best * 1e3:7.1f} ms/step = {BATCH / best:>9,.0f} pairs/s; "
           f"median {median * 1e3:7.1f} ms/step = {BATCH / median:>9,.0f} pairs/s; "
-          f"CPU {statistics.median(cpus) * 1e3:6.1f} ms/step ({load()})", flush=True)
+          f"CPU {statistics.median(cpus) * 1e3:6.1f} ms/step; blocks [{blocks}] ms ({load()})",
+          flush=True)
     return {"best": best, "median": median}
 
 
@@ -147,6 +151,9 @@ def main(argv=None) -> int:
                         help="timed steps per repeat (plain Keras)")
     parser.add_argument("--keras-repeats", type=int, default=2, help="timed blocks (Keras)")
     parser.add_argument("--no-keras", action="store_true", help="skip the plain Keras path")
+    parser.add_argument("--generic", action="store_true",
+                        help="also time the generic autodiff step (PairHashModel.train_step) "
+                             "with RowAdam, i.e. without lse.table_step")
     parser.add_argument("--learning-rate", type=float, default=0.01)
     parser.add_argument("--quick", action="store_true",
                         help="V = 66K and 6.6K, few steps (a smoke run)")
@@ -158,8 +165,11 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from lse.models import EmbeddingHasher
+    from lse.models import EmbeddingHasher, PairHashModel
     from lse.sampling import PairSampler
+
+    class GenericStep(EmbeddingHasher):
+        train_step = PairHashModel.train_step
 
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPUs; "
           f"batch {POSITIVES} + {HARD} hard + {EASY} easy = {BATCH} pairs, L = 3, d = 32 "
@@ -185,6 +195,13 @@ def main(argv=None) -> int:
         row["ours"] = summary("ours", time_training(model, sampler, args.warmup, args.steps,
                                                     args.repeats))
         del model
+        if args.generic:
+            keras.utils.set_random_seed(0)
+            model = GenericStep(V, 32, contexts=3, seed=0)
+            model.compile(learning_rate=args.learning_rate)
+            row["generic"] = summary("generic step", time_training(
+                model, sampler, 2, args.keras_steps, args.keras_repeats))
+            del model
         if not args.no_keras:
             keras.utils.set_random_seed(0)
             model = EmbeddingHasher(V, 32, contexts=3, seed=0)

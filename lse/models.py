@@ -188,6 +188,18 @@ class EmbeddingHasher(PairHashModel):
         rows = tf.tanh(tf.gather(self.table.value, ids))  # each distinct row once
         return tf.gather(rows, position[:, 0]), tf.gather(rows, position[:, 1])
 
+    def compile(self, optimizer=None, learning_rate: float = 0.01, jit_compile="auto",
+                **kwargs):
+        """As :meth:`PairHashModel.compile`; the step compiles its own fixed-shape XLA blocks
+        (:mod:`lse.table_step`), so the step as a whole is never XLA-compiled: XLA cannot hold
+        the per-batch dedupe (``tf.unique``), and would copy the whole table at every row
+        update."""
+        if jit_compile not in ("auto", False):
+            raise LSEError("EmbeddingHasher's train step cannot be compiled with XLA as a "
+                           "whole (it already XLA-compiles its dense parts); leave "
+                           "jit_compile at 'auto' or False")
+        super().compile(optimizer, learning_rate, jit_compile=False, **kwargs)
+
     def train_step(self, data):
         """The generic step's loss and gradient at O(batch) cost (see :mod:`lse.table_step`):
         distinct rows gathered once, the pair loss's gradient by hand on the winning contexts,

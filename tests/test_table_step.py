@@ -104,3 +104,12 @@ def test_apply_unique_with_padding_and_current_rows_equals_apply():
         opt_b.apply([tf.IndexedSlices(tf.constant(grads[:3]), tf.constant(rows[:3]))], [b])
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
     np.testing.assert_array_equal(a.numpy()[[2, 3, 5, 6, 8, 9]], init[[2, 3, 5, 6, 8, 9]])
+
+
+def test_whole_step_xla_is_refused_with_a_reason():
+    from lse.errors import LSEError
+    model = EmbeddingHasher(5, 4)
+    with pytest.raises(LSEError, match="XLA"):
+        model.compile(jit_compile=True)
+    model.compile()
+    assert model.jit_compile is False
