@@ -167,3 +167,20 @@ def test_linked_matches_the_dense_matrix():
     i, j = np.meshgrid(np.arange(40), np.arange(40), indexing="ij")
     np.testing.assert_array_equal(sampler.linked(i, j), D.toarray() > 0)
     assert sampler.linked(np.array([], int), np.array([], int)).shape == (0,)
+
+
+def test_uniform_wedges_on_a_directed_pair_matrix():
+    """D need not be symmetric: hard negatives are (D^T D)_ij > 0, D_ij = 0."""
+    rng = np.random.default_rng(6)
+    dense = rng.random((40, 40)) < 0.08
+    dense[:2] |= rng.random((2, 40)) < 0.6  # two hub rows
+    np.fill_diagonal(dense, False)
+    D = sp.csr_matrix(dense.astype(np.float32))
+    truth = sorted(dense_hard_set(D))
+    sampler = PairSampler(D, hard_sampling="uniform", materialize_limit=0)
+    pairs = sampler.sample_hard_negatives(200_000, np.random.default_rng(7))
+    index = {p: k for k, p in enumerate(truth)}
+    counts = np.bincount([index[tuple(p)] for p in pairs], minlength=len(truth))
+    expected = len(pairs) / len(truth)
+    assert counts.min() > 0
+    assert np.sum((counts - expected) ** 2 / expected) / (len(truth) - 1) < 1.3
