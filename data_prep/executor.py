@@ -115,7 +115,7 @@ class DaskExecutor:
         else:
             n = workers or os.cpu_count() or 1
             self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR,
+                                        dashboard_address=None, silence_logs=logging.CRITICAL,
                                         memory_limit=worker_memory)
             self.client = Client(self.cluster)
             self.description = f"local Dask cluster, {n} worker process(es)"

@@ -13,14 +13,14 @@ import scipy.sparse as sp
 
 
 def symmetric_binary(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
-    """``B OR B.T`` for the stacked row blocks ``B``, float32 ones, no diagonal."""
+    """``B OR B.T`` for the stacked row blocks ``B``, float32 ones, without the diagonal."""
     b = sp.vstack(blocks, format="csr") if len(blocks) > 1 else blocks[0].tocsr()
-    p = (b + b.T).tocsr()
-    p.setdiag(0)
-    p.eliminate_zeros()
-    p.data[:] = 1
-    p.sort_indices()
-    return p.astype(np.float32)
+    p = (b + b.T.tocsr()).tocsr()  # canonical: sorted indices, no duplicates
+    p.data = np.ones(p.nnz, np.float32)
+    if p.diagonal().any():
+        p.setdiag(0)
+        p.eliminate_zeros()
+    return p
 
 
 def _candidates(pairs: sp.csr_matrix, rng: np.random.Generator, n: int):
