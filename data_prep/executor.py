@@ -13,6 +13,7 @@ import logging
 import os
 import resource
 import socket
+import warnings
 from typing import Any, Callable, Iterable
 
 from lse.errors import LSEError
@@ -146,7 +147,9 @@ class DaskExecutor:
 
             n = workers or os.cpu_count() or 1
             with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
-                                  for k, v in MALLOC_ENV.items()}):
+                                  for k, v in MALLOC_ENV.items()}), warnings.catch_warnings():
+                # the scheduler's HTTP server falls back to a free port if 8787 is taken
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                             dashboard_address=None,
                                             silence_logs=logging.CRITICAL,
