@@ -36,8 +36,9 @@ from .errors import LSEError
 
 __all__ = ["LSEClassifier"]
 
-#: Below this many optimizer steps, fit runs the train step eagerly (no graph tracing).
-EAGER_STEPS = 200
+#: Below this many optimizer steps, fit runs the train step eagerly: tracing the step costs
+#: ~3 s, an eager step of a small tower ~45 ms (measured on 2 cores).
+EAGER_STEPS = 64
 
 
 class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):

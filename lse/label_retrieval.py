@@ -49,16 +49,18 @@ def _scores(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("qld,nmd->qnlm", q, v).max(axis=(2, 3))
 
 
-def dense_topk(queries, items, k: int, chunk: int = 2048) -> np.ndarray:
+def dense_topk(queries, items, k: int, chunk: int | None = None) -> np.ndarray:
     """(nq, k) ids of the k items of highest max-cosine per query, best first (ties: lower id).
 
     Scores every item: O(nq x n_items) work, the exhaustive reference for hashed retrieval.
+    ``chunk`` queries are scored at a time (default: about 4M scores per chunk).
     """
     q, v = _check_pair(queries, items)
     k = int(k)
     if k < 1:
         raise LSEError(f"k must be positive, got {k}")
     n = v.shape[0]
+    chunk = chunk or max(1, (1 << 22) // n)
     kk = min(k, n)
     out = np.full((len(q), k), -1, np.int64)
     for lo in range(0, len(q), chunk):
