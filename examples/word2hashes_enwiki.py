@@ -37,7 +37,7 @@ NEURAL = ("lse", "cos", "dch", "dhn")
 #: The same grid for every neural model (the paper's Figure 3 kind of grid, cut to fit 2
 #: cores): K x beta x lambda. Our quantization loss is a mean over coordinates (DCH's Cauchy
 #: one is per item), so lambda is on its own scale.
-GRID = {"k": (4.0, 8.0, 16.0), "beta": (1.0, 4.0), "quantization_weight": (0.1, 1.0)}
+GRID = {"k": (4.0, 8.0, 16.0), "beta": (1.0, 4.0), "quantization_weight": (0.01, 0.1)}
 #: The SVD baselines' grid: PPMI context smoothing, U S^p weight, centring, SimHash tables.
 SVD_GRID = {"alpha": (1.0, 0.75), "eig_weight": (0.0, 0.5, 1.0), "center": (True, False)}
 SIMHASH_TABLES = (1, 3)

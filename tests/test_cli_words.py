@@ -153,7 +153,7 @@ def test_unknown_word_and_corrupt_model(capsys, tmp_path, dataset):
 
 def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, dataset):
     """SIGKILL after the first checkpoint, then --resume: the same model as without the kill."""
-    args = ["--epochs", "40", "--positives", "8", "--hard", "8", "--easy", "16", "--seed", "3",
+    args = ["--epochs", "15", "--positives", "8", "--hard", "8", "--easy", "16", "--seed", "3",
             "--quiet"]
     out = tmp_path / "killed"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
@@ -168,7 +168,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, dataset):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     epoch = json.loads(state.read_text())["epoch"]
-    assert 1 <= epoch < 40 and not out.exists()  # killed mid-run, nothing half-written
+    assert 1 <= epoch < 15 and not out.exists()  # killed mid-run, nothing half-written
 
     resumed = subprocess.run([LSE, "train", str(dataset), "--model", "lse", "--out", str(out),
                               "--resume", *args], env=env, capture_output=True, text=True)
@@ -176,7 +176,7 @@ def test_kill_9_then_resume_matches_an_uninterrupted_run(tmp_path, dataset):
     model = load_model(out)
     assert model.training["resumed_after_epoch"] >= epoch
 
-    reference = train_model(dataset, TrainConfig(model="lse", epochs=40, positives=8, hard=8,
+    reference = train_model(dataset, TrainConfig(model="lse", epochs=15, positives=8, hard=8,
                                                  easy=16, seed=3), tmp_path / "reference",
                             progress=False)
     np.testing.assert_allclose(model.embeddings, reference.embeddings, atol=1e-5)

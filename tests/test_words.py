@@ -128,6 +128,8 @@ def test_query_sets_are_disjoint_and_repeatable():
     small = query_sets(np.arange(7), 100)
     assert len(small["report"]) == 4 and len(small["tune"]) == 3
     assert set(small["report"]) | set(small["tune"]) == set(range(7))
+    assert np.array_equal(small["all"], np.arange(7))  # every candidate
+    assert set(sets["report"]) <= set(query_sets(np.arange(100, 350), 250, seed=3)["all"])
 
 
 def test_index_directory_and_word_clusters(tmp_path):

@@ -24,7 +24,8 @@ union of its L buckets, itself excluded):
                --model)
   clusters     buckets holding at least two words
 Query sets: --query-set report (default) and tune are disjoint halves of one permutation
-(seeded by --seed): tune hyper-parameters on one, report the other."""
+(seeded by --seed): tune hyper-parameters on one, report the other. --query-set all draws
+from every candidate (e.g. --wp-queries 100000 --query-set all scores every WordNet word)."""
 
 
 def register(sub) -> None:
@@ -41,8 +42,9 @@ def register(sub) -> None:
                    help="random query words for P / R / F1 (default: 1000)")
     p.add_argument("--wp-queries", type=positive_int, default=1000,
                    help="query words for WP, from the WordNet vocabulary (default: 1000)")
-    p.add_argument("--query-set", choices=("report", "tune"), default="report",
-                   help="which of the two disjoint query sets (default: report)")
+    p.add_argument("--query-set", choices=("report", "tune", "all"), default="report",
+                   help="which of the two disjoint query sets, or all: drawn from every "
+                        "candidate word (default: report)")
     p.add_argument("--seed", type=int, default=0, help="seed of the query sets (default: 0)")
     p.add_argument("--no-wordnet", dest="wordnet", action="store_false",
                    help="skip the WP metric")

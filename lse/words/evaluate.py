@@ -30,7 +30,7 @@ L buckets, itself excluded):
 
 Query sets: ``report`` and ``tune`` are disjoint halves of one seeded permutation of the
 candidate words (:func:`query_sets`), so hyper-parameters chosen on ``tune`` are judged on
-words they never saw.
+words they never saw; ``all`` draws from every candidate (e.g. every WP word).
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from ..io import atomic_directory
 
 INDEX_FORMAT, INDEX_VERSION = "lse-word-index", 1
 INDEX_FILE, EMBEDDINGS_FILE, INFO_FILE = "index.npz", "embeddings.npy", "info.json"
-QUERY_SETS = ("report", "tune")
+QUERY_SETS = ("report", "tune", "all")
 
 
 @dataclass
@@ -128,11 +128,13 @@ def load_index(path: str | os.PathLike) -> WordIndex:
 
 
 def query_sets(candidates, count: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Disjoint ``report`` and ``tune`` query sets of up to ``count`` words each.
+    """Disjoint ``report`` and ``tune`` query sets of up to ``count`` words each, and ``all``.
 
     One permutation of ``candidates`` (seeded by ``seed``): ``report`` takes the first
     ``min(count, ceil(m / 2))`` words, ``tune`` up to ``count`` of the rest (m = number of
-    candidates), so the two never overlap and each is the same for any caller.
+    candidates), so the two never overlap and each is the same for any caller. ``all`` takes
+    the first ``count`` words of the permutation (every candidate when ``count >= m``); it
+    overlaps both, for scoring a final model on as many words as wanted.
     """
     candidates = np.asarray(candidates, np.int64)
     if int(count) != count or count < 1:
@@ -140,7 +142,8 @@ def query_sets(candidates, count: int, seed: int = 0) -> dict[str, np.ndarray]:
     order = np.random.default_rng([seed, 0x9E7]).permutation(candidates)
     first = min(int(count), math.ceil(len(order) / 2))
     return {"report": np.sort(order[:first]),
-            "tune": np.sort(order[first:first + int(count)])}
+            "tune": np.sort(order[first:first + int(count)]),
+            "all": np.sort(order[:int(count)])}
 
 
 def _pick(candidates, count, seed, query_set) -> np.ndarray:
