@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 from collections import defaultdict
+from itertools import chain, islice
 
 import numpy as np
 
@@ -119,8 +120,10 @@ class ByteTokenizer:
         flat[starts[plain_at]] = np.fromiter(
             map(canon, map(bytes.decode, [pieces[i] for i in plain_at.tolist()])), np.int32,
             len(plain_at))
-        for i, ids in zip(other, other_ids):
-            flat[starts[i]:ends[i]] = ids
+        if other:  # one scatter for all their tokens
+            at, n = starts[other], lengths[other]
+            flat[np.repeat(at - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))] = \
+                np.fromiter(chain.from_iterable(other_ids), np.int32, int(n.sum()))
         self._length.extend(lengths)
         self._start.extend(starts + self._flat.n)
         self._flat.extend(flat)
@@ -137,11 +140,8 @@ class ByteTokenizer:
         pieces = data.split()
         known = len(self._raw)
         raw = np.fromiter(map(self._raw.__getitem__, pieces), np.int32, len(pieces))
-        if len(self._raw) > known:
-            new = raw >= known
-            _, first = np.unique(raw[new], return_index=True)
-            at = np.flatnonzero(new)[first]
-            self._learn([pieces[i] for i in at.tolist()])
+        if len(self._raw) > known:  # new pieces, in id order (= the dict's insertion order)
+            self._learn(list(islice(self._raw, known, None)))
         bad = int(self._bad.view()[raw].sum()) if self._any_bad else 0
         if self._simple:
             return self._flat.view()[self._start.view()[raw]], bad

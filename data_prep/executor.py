@@ -13,6 +13,7 @@ import logging
 import os
 import resource
 import socket
+import sys
 import warnings
 from typing import Any, Callable, Iterable
 
@@ -126,6 +127,35 @@ class InProcess:
         pass
 
 
+#: Modules whose threads make ``fork`` unsafe: with one of them loaded, workers are spawned.
+_FORK_UNSAFE = ("tensorflow", "torch", "jax")
+
+
+def _local_cluster_config() -> dict:
+    """Dask settings for the local cluster we start ourselves.
+
+    * Workers are **forked** from this process (Linux) instead of spawned: a spawned worker
+      starts a fresh interpreter and imports distributed, numpy, scipy and data_prep again
+      (about 0.8 CPU-second each, on the critical path of a 10-second job), and at the end
+      runs the interpreter's whole shutdown. A fork shares the modules already imported here
+      and exits with ``os._exit``: measured at load ~9, cluster start 0.3 s instead of 1.4-5.4
+      s, close 0.05-0.17 s instead of 0.7-1.7 s, 0.1 instead of 1.6 CPU-seconds in the
+      workers. The client is still single-threaded apart from Dask's own event loop when the
+      workers start, which is what makes the fork safe; if a library with thread pools of its
+      own (TensorFlow, PyTorch, JAX) is loaded in this process, or the environment sets
+      ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD``, Dask's choice is kept.
+    * No work stealing: a row block must stay on the worker that reduced it (its filter and
+      final-count tasks run there); stealing moved them and copied whole blocks between
+      workers (0.8 s for one block, measured).
+    """
+    config = {"distributed.scheduler.work-stealing": False}
+    if (sys.platform.startswith("linux")
+            and "DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD" not in os.environ
+            and not any(m in sys.modules for m in _FORK_UNSAFE)):
+        config["distributed.worker.multiprocessing-method"] = "fork"
+    return config
+
+
 class DaskExecutor:
     """A ``distributed.Client`` on a new local cluster (``workers`` processes, one thread
     each) or, with ``scheduler="tcp://host:port"``, on an existing cluster."""
@@ -146,8 +176,10 @@ class DaskExecutor:
             import dask
 
             n = workers or os.cpu_count() or 1
-            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v
-                                  for k, v in MALLOC_ENV.items()}), warnings.catch_warnings():
+            config = {f"distributed.nanny.pre-spawn-environ.{k}": v
+                      for k, v in MALLOC_ENV.items()}
+            config.update(_local_cluster_config())
+            with dask.config.set(config), warnings.catch_warnings():
                 # the scheduler's HTTP server falls back to a free port if 8787 is taken
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,

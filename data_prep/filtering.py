@@ -33,22 +33,47 @@ def compress_indptr(indptr: np.ndarray, keep: np.ndarray) -> np.ndarray:
 def top_k_mask(indptr: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
     """Boolean mask over CSR entries selecting each row's ``k`` largest values.
 
-    Rows with at most ``k`` entries are kept whole (vectorised); longer rows use one
-    ``np.partition`` each (measured faster than padding rows into 2-D arrays and partitioning
-    those). Ties at the k-th value go to the entries that come first (smaller column ids in a
-    canonical CSR matrix), so the selection is deterministic.
+    Only the k-th largest value of each row longer than ``k`` needs a per-row call (one
+    ``np.partition``); comparing every entry with its row's threshold and breaking the ties is
+    vectorised over all rows (a per-row Python loop doing all of it cost ~55 us per row, 1.9 s
+    of the 2.3 s filter on enwiki). Ties at the k-th value go to the entries that come first
+    (smaller column ids in a canonical CSR matrix), so the selection is deterministic.
     """
-    keep = np.ones(len(values), bool)
     lengths = np.diff(indptr)
-    for row in np.flatnonzero(lengths > k):
-        a, b = int(indptr[row]), int(indptr[row + 1])
-        vals = values[a:b]
-        kth = np.partition(vals, len(vals) - k)[len(vals) - k]
-        sel = vals > kth
-        ties = np.flatnonzero(vals == kth)[:k - int(sel.sum())]
-        sel[ties] = True
-        keep[a:b] = sel
+    long_rows = np.flatnonzero(lengths > k)
+    if len(long_rows) == 0:
+        return np.ones(len(values), bool)
+    bounds = indptr.tolist()
+    kth = np.empty(len(long_rows), values.dtype)
+    partition = np.partition
+    for i, row in enumerate(long_rows.tolist()):
+        a, b = bounds[row], bounds[row + 1]
+        kth[i] = partition(values[a:b], b - a - k)[b - a - k]
+    is_long = np.zeros(len(lengths), bool)
+    is_long[long_rows] = True
+    threshold = np.zeros(len(lengths), values.dtype)
+    threshold[long_rows] = kth
+    threshold = np.repeat(threshold, lengths)
+    long_entry = np.repeat(is_long, lengths)
+    keep = values > threshold
+    ties = values == threshold
+    ties &= long_entry
+    # per row: how many ties still fit (k - entries above the threshold), and the rank of
+    # each tie among its row's ties (cumulative sums relative to the row start)
+    above = np.diff(_prefix_sums(keep)[indptr])
+    tie_rank = _prefix_sums(ties)
+    tie_rank = tie_rank[1:] - np.repeat(tie_rank[indptr[:-1]], lengths)
+    ties &= tie_rank <= np.repeat(k - above, lengths)
+    keep |= ties
+    keep |= ~long_entry
     return keep
+
+
+def _prefix_sums(mask: np.ndarray) -> np.ndarray:
+    """``out[i]`` = number of True entries in ``mask[:i]`` (length ``len(mask) + 1``)."""
+    out = np.zeros(len(mask) + 1, np.int64)
+    np.cumsum(mask, out=out[1:])
+    return out
 
 
 def row_groups(indptr: np.ndarray, max_entries: int = 1 << 21) -> list[tuple[int, int]]:

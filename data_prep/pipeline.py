@@ -203,9 +203,10 @@ class _Job:
         scans = [ex.submit(tasks.scan_task, s, k, self.wd, self.tokenizer, cfg.encoding,
                            progress=report)
                  for s, k in zip(self.shards, self.scan_keys)]
+        # the merge tree is submitted before waiting: its merges run as soon as their scans end
+        merged = tree_reduce(ex, merge_counts, [ex.submit(tasks.word_counts_of, f) for f in scans])
         self.scan_info = self._follow([ex.submit(_scan_info, f) for f in scans], bar)
-        word_counts = tree_reduce(ex, merge_counts,
-                                  [ex.submit(tasks.word_counts_of, f) for f in scans]).result()
+        word_counts = merged.result()
         self.times["scan"] = time.perf_counter() - self.t_start - self.times["startup"]
         t = time.perf_counter()
         self.vocab = build_vocabulary(word_counts, self.vocab_options)

@@ -98,11 +98,11 @@ def _write_stream(chunks, ids_path, progress, vocab: dict) -> tuple[np.ndarray, 
             n_ids += len(ids)
             size = max(len(vocab), len(counts))
             chunk_counts = np.bincount(ids, minlength=size).astype(np.int64)
+            if progress is not None:
+                markers = sum(int(chunk_counts[vocab[m]]) for m in MARKERS if m in vocab)
+                progress(len(ids) - markers)
             chunk_counts[:len(counts)] += counts
             counts = chunk_counts
-            if progress is not None:
-                markers = sum(np.count_nonzero(ids == vocab[m]) for m in MARKERS if m in vocab)
-                progress(len(ids) - int(markers))
     return counts, n_ids
 
 

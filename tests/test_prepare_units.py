@@ -153,6 +153,21 @@ def test_top_k_mask_ties_go_to_first_entries():
                                                       True, True]
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_top_k_mask_equals_row_by_row_sort(seed):
+    """The vectorised selection against a per-row stable sort (many ties, empty rows)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 30, 200) * rng.integers(0, 2, 200)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    for values in (rng.integers(0, 5, indptr[-1]), rng.random(indptr[-1]).round(1)):
+        for k in (1, 3, 10):
+            expect = np.zeros(len(values), bool)
+            for a, b in zip(indptr[:-1], indptr[1:]):
+                order = np.argsort(-values[a:b], kind="stable")[:k]
+                expect[a + order] = True
+            assert (top_k_mask(indptr, values, k) == expect).all()
+
+
 def test_filter_block_pmi_and_top_k():
     X = np.array([[4, 8, 1, 0], [8, 0, 2, 6], [1, 2, 2, 9], [0, 6, 9, 0]], np.int64)
     r = X.sum(1)
