@@ -23,6 +23,20 @@ def symmetric_binary(blocks: list[sp.csr_matrix]) -> sp.csr_matrix:
     return p
 
 
+def has_pairs(blocks: list[sp.csr_matrix], n: int) -> np.ndarray:
+    """Which of ``n`` words have a pair in ``B OR B.T`` (off the diagonal), for the stacked
+    row blocks ``B``: the words kept, known without building the symmetric matrix."""
+    out = np.zeros(n, bool)
+    lo = 0
+    for b in blocks:
+        rows = np.repeat(np.arange(lo, lo + b.shape[0]), np.diff(b.indptr))
+        off = b.indices != rows
+        out[rows[off]] = True
+        out[b.indices[off]] = True
+        lo += b.shape[0]
+    return out
+
+
 def _candidates(pairs: sp.csr_matrix, rng: np.random.Generator, n: int):
     """Undirected pairs ``(i < j)`` in uniformly random order, without repetition: first
     drawn as random stored entries (cheap on a big matrix; both directions of a pair are

@@ -35,9 +35,9 @@ from . import tasks
 from .cooccur import weight_scale
 from .dataset import write_vocab
 from .executor import make_executor, tree_reduce, tune_malloc
-from .pairs import degree_summary, hold_out, symmetric_binary
+from .pairs import degree_summary, has_pairs, hold_out, symmetric_binary
 from .sources import plan_shards
-from .sparse_io import CSRDir, write_npz
+from .sparse_io import CSRDir, CSRNpz
 from .tokenize import make_tokenizer
 from .vocab import VocabOptions, build_vocabulary, load_stopwords, merge_counts
 
@@ -260,26 +260,34 @@ class _Job:
                            "is too small or --min-count / --drop-top remove too much")
 
     def pairs(self) -> None:
-        """Phase 5: filter blocks, symmetrise, prune isolated words (and start writing their
-        final counts on the workers), hold out test pairs."""
+        """Phase 5: filter blocks, prune isolated words (and start writing their final counts
+        on the workers), symmetrise, hold out test pairs."""
         cfg, ex, V = self.config, self.ex, len(self.vocab)
         t = time.perf_counter()
         marg = ex.scatter(self.marginals)
         self.filtered = ex.gather([ex.submit(tasks.filter_block_task, b, self.wd, lo, marg,
                                              self.total, cfg.min_pmi, cfg.top_k)
                                    for b, (lo, hi) in zip(self.reduced, self.blocks)])
-        pairs = symmetric_binary([b for b, _ in self.filtered])
-        self.keep = np.ones(V, bool) if cfg.keep_isolated else np.diff(pairs.indptr) > 0
+        blocks = [b for b, _ in self.filtered]
+        self.keep = np.ones(V, bool) if cfg.keep_isolated else has_pairs(blocks, V)
         if not self.keep.any():
             raise LSEError(f"no pair passed the atypicality filter (--min-pmi {cfg.min_pmi}); "
                            "lower --min-pmi or use a larger corpus")
         new_ids = np.full(V, -1, np.int64)
         new_ids[self.keep] = np.arange(int(self.keep.sum()))
         new = ex.scatter(new_ids)
+        lengths = [ex.submit(tasks.final_row_lengths, b, lo, hi, new, self.wd)
+                   for b, (lo, hi) in zip(self.reduced, self.blocks)]
+        pairs = symmetric_binary(blocks)  # while the workers count the final entries
+        lengths = ex.gather(lengths)
+        indptr = np.zeros(int(self.keep.sum()) + 1, np.int64)
+        np.cumsum(np.concatenate(lengths), out=indptr[1:])
+        starts = np.cumsum([0] + [int(n.sum()) for n in lengths])
         key = tasks.fingerprint(self.vocab_key, sorted(self.run_names))
+        self.npz = CSRNpz.create(self.work / f"counts-{key}.npz", (len(indptr) - 1,) * 2, indptr)
         self.final = [ex.submit(tasks.final_counts_task, b, lo, hi, new,
-                                weight_scale(cfg.window), self.wd, f"counts-{key}-{i}")
-                      for i, (b, (lo, hi)) in enumerate(zip(self.reduced, self.blocks))]
+                                weight_scale(cfg.window), self.wd, self.npz, int(start))
+                      for b, (lo, hi), start in zip(self.reduced, self.blocks, starts)]
         del self.reduced  # each block is freed once its final counts are written
         if not self.keep.all():
             pairs = pairs[self.keep][:, self.keep].tocsr()
@@ -295,8 +303,8 @@ class _Job:
             write_vocab(tmp / "vocab.txt", words, self.vocab.counts[self.keep])
             sp.save_npz(tmp / "pairs.npz", self.train, compressed=False)
             np.save(tmp / "heldout.npy", self.heldout)
-            names = self.ex.gather(self.final)
-            write_npz(tmp / "counts.npz", [CSRDir(self.work / n) for n in names])
+            self.npz.finish(self.ex.gather(self.final))
+            shutil.move(self.npz.path, tmp / "counts.npz")
             self.times["write"] = time.perf_counter() - t
             self.times["total"] = time.perf_counter() - self.t_start
             stats = self.stats(len(words))

@@ -13,8 +13,9 @@ Work directory files (``KEY``: fingerprints, see :func:`fingerprint`):
 * ``block-KEY-N/``: the sum of all runs over one range of rows, only when all blocks together
   would not fit the workers' memory budget (otherwise a block stays in the memory of the worker
   that reduced it, where it is filtered);
-* ``counts-KEY-N/``: the final counts (float64, isolated words pruned) of one row block,
-  assembled into ``counts.npz`` by the client.
+* ``counts-KEY.npz``: the final counts (float64, isolated words pruned), laid out by the
+  client and filled in place by the row blocks' tasks (:class:`~data_prep.sparse_io.CSRNpz`),
+  then moved into the dataset directory.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from .executor import tune_malloc
 from .filtering import compress_indptr, filter_block, row_groups
 from .scan import ShardScan, load_stream, scan_shard
 from .sources import Shard
-from .sparse_io import CSRDir, save_csr_dir, write_csr_dir
+from .sparse_io import CSRDir, CSRNpz, save_csr_dir
 from .tokenize import DOC, LINE
 from .vocab import CodeTable
 
@@ -189,14 +190,10 @@ def filter_block_task(block: sp.csr_matrix | str, workdir: str, lo: int,
                         top_k=top_k)
 
 
-def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.ndarray,
-                      scale: int, workdir: str, name: str) -> str:
-    """Write rows of the kept words in ``lo:hi`` to ``workdir/name``, columns renumbered to
-    the kept vocabulary, data as float64 counts (scaled integers / ``scale``); written range
-    of rows by range of rows (see :func:`~data_prep.filtering.row_groups`)."""
-    tune_malloc()
-    block = _block(block, workdir)
-    new_ids = new_ids.astype(np.int32)
+def _kept_entries(block: sp.csr_matrix, lo: int, hi: int, new_ids: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which entries of rows ``lo:hi`` survive the pruning of isolated words: the entry mask,
+    the mask of kept rows and the kept rows' entry counts."""
     kept_rows = new_ids[lo:hi] >= 0
     keep = np.empty(block.nnz, bool)
     for r0, r1 in row_groups(block.indptr):
@@ -204,8 +201,27 @@ def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.
         np.greater_equal(new_ids[block.indices[a:b]], 0, out=keep[a:b])
     for row in np.flatnonzero(~kept_rows):  # isolated words are few
         keep[block.indptr[row]:block.indptr[row + 1]] = False
-    indptr = compress_indptr(block.indptr, keep)
-    indptr = np.append(indptr[:-1][kept_rows], indptr[-1])
+    lengths = np.diff(compress_indptr(block.indptr, keep))[kept_rows]
+    return keep, kept_rows, lengths
+
+
+def final_row_lengths(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.ndarray,
+                      workdir: str) -> np.ndarray:
+    """Entries per kept row of ``lo:hi`` in the final counts (to lay out ``counts.npz``)."""
+    tune_malloc()
+    return _kept_entries(_block(block, workdir), lo, hi, new_ids.astype(np.int32))[2]
+
+
+def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.ndarray,
+                      scale: int, workdir: str, npz: CSRNpz, start: int) -> tuple[int, int, int]:
+    """Write the rows of the kept words in ``lo:hi`` into ``npz`` from entry ``start`` on,
+    columns renumbered to the kept vocabulary, data as float64 counts (scaled integers /
+    ``scale``), range of rows by range of rows (see :func:`~data_prep.filtering.row_groups`);
+    return the part for :meth:`CSRNpz.finish`."""
+    tune_malloc()
+    block = _block(block, workdir)
+    new_ids = new_ids.astype(np.int32)
+    keep = _kept_entries(block, lo, hi, new_ids)[0]
 
     def pieces():
         for r0, r1 in row_groups(block.indptr):
@@ -213,6 +229,4 @@ def final_counts_task(block: sp.csr_matrix | str, lo: int, hi: int, new_ids: np.
             k = keep[a:b]
             yield new_ids[block.indices[a:b][k]], block.data[a:b][k] / scale
 
-    write_csr_dir(Path(workdir) / name, (int(kept_rows.sum()), int((new_ids >= 0).sum())),
-                  indptr, pieces(), np.float64)
-    return name
+    return npz.write_part(start, pieces())

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import zipfile
+import zlib
 from collections import defaultdict
 
 import numpy as np
@@ -14,8 +16,9 @@ from data_prep.filtering import filter_block, top_k_mask
 from data_prep.pairs import degree_summary, hold_out, symmetric_binary
 from data_prep.readers import ReadStats, read_text
 from data_prep.sources import plan_shards
-from data_prep.sparse_io import CSRDir, save_csr_dir, write_npz
-from data_prep.tasks import final_counts_task
+from data_prep import sparse_io
+from data_prep.sparse_io import CSRDir, CSRNpz, crc32_combine, save_csr_dir, write_npz
+from data_prep.tasks import final_counts_task, final_row_lengths
 from data_prep.tokenize import DOC, LINE, make_tokenizer
 from data_prep.vocab import VocabOptions, WordCounts, build_vocabulary, merge_counts
 from lse.errors import LSEError
@@ -214,11 +217,40 @@ def test_final_counts_prune_isolated_words(tmp_path):
     keep = np.ones(30, bool)
     keep[[0, 7, 8, 29]] = False
     new_ids = np.where(keep, np.cumsum(keep) - 1, -1)
-    names = [final_counts_task(X[lo:hi], lo, hi, new_ids, 8, str(tmp_path), f"c{lo}")
-             for lo, hi in ((0, 10), (10, 30))]
-    write_npz(tmp_path / "c.npz", [CSRDir(tmp_path / n) for n in names])
-    got = sp.load_npz(tmp_path / "c.npz").toarray()
-    assert np.array_equal(got, X.toarray()[keep][:, keep] / 8)
+    blocks = ((0, 10), (10, 30))
+    lengths = np.concatenate([final_row_lengths(X[lo:hi], lo, hi, new_ids, str(tmp_path))
+                              for lo, hi in blocks])
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    npz = CSRNpz.create(tmp_path / "c.npz", (26, 26), indptr)
+    npz_copy = pickle.loads(pickle.dumps(npz))  # as a worker gets it
+    parts = [final_counts_task(X[lo:hi], lo, hi, new_ids, 8, str(tmp_path), npz_copy,
+                               int(indptr[keep[:lo].sum()]))
+             for lo, hi in reversed(blocks)][::-1]  # written in any order
+    npz.finish(parts)
+    got = sp.load_npz(tmp_path / "c.npz")
+    assert np.array_equal(got.toarray(), X.toarray()[keep][:, keep] / 8)
+    assert got.data.dtype == np.float64 and got.indptr.dtype == np.int32
+    with zipfile.ZipFile(tmp_path / "c.npz") as zf:
+        assert zf.testzip() is None  # every member's CRC
+
+
+def test_crc32_combine():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        a, b = rng.bytes(int(rng.integers(0, 50))), rng.bytes(int(rng.integers(0, 5000)))
+        assert crc32_combine(zlib.crc32(a), zlib.crc32(b), len(b)) == zlib.crc32(a + b)
+
+
+def test_npz_zip64_layout(tmp_path, monkeypatch):
+    """Members and offsets beyond the zip64 limit (lowered here) still load."""
+    monkeypatch.setattr(sparse_io, "_ZIP64_LIMIT", 100)
+    X = sp.random(60, 50, density=0.2, random_state=1, format="csr")
+    parts = [save_csr_dir(X[a:b], tmp_path / f"p{i}") for i, (a, b) in enumerate(((0, 20),
+                                                                                   (20, 60)))]
+    write_npz(tmp_path / "x.npz", [CSRDir(p) for p in parts])
+    assert (sp.load_npz(tmp_path / "x.npz") != X).nnz == 0
+    with zipfile.ZipFile(tmp_path / "x.npz") as zf:
+        assert zf.testzip() is None and zf.getinfo("data.npy").header_offset > 100
 
 
 def test_byte_tokenizer_equals_regex_tokenizer():
