@@ -276,10 +276,8 @@ class _Job:
         new_ids = np.full(V, -1, np.int64)
         new_ids[self.keep] = np.arange(int(self.keep.sum()))
         new = ex.scatter(new_ids)
-        lengths = [ex.submit(tasks.final_row_lengths, b, lo, hi, new, self.wd)
-                   for b, (lo, hi) in zip(self.reduced, self.blocks)]
-        pairs = symmetric_binary(blocks)  # while the workers count the final entries
-        lengths = ex.gather(lengths)
+        lengths = ex.gather([ex.submit(tasks.final_row_lengths, b, lo, hi, new, self.wd)
+                             for b, (lo, hi) in zip(self.reduced, self.blocks)])
         indptr = np.zeros(int(self.keep.sum()) + 1, np.int64)
         np.cumsum(np.concatenate(lengths), out=indptr[1:])
         starts = np.cumsum([0] + [int(n.sum()) for n in lengths])
@@ -289,6 +287,7 @@ class _Job:
                                 weight_scale(cfg.window), self.wd, self.npz, int(start))
                       for b, (lo, hi), start in zip(self.reduced, self.blocks, starts)]
         del self.reduced  # each block is freed once its final counts are written
+        pairs = symmetric_binary(blocks)  # while the workers write the final counts
         if not self.keep.all():
             pairs = pairs[self.keep][:, self.keep].tocsr()
         self.n_pairs = pairs.nnz // 2
