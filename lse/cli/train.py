@@ -19,7 +19,8 @@ truncated SVD to --dim dimensions, hashed by sign or by random hyperplanes (--bi
 Long runs: a checkpoint is written atomically after every epoch (to MODEL.ckpt, or
 --checkpoint-dir); after an interruption (Ctrl-C, kill -9, a crash) rerun the same command with
 --resume to continue after the last completed epoch. The same seed gives the same model.
-Defaults for K, beta and lambda depend on the model (the paper's Table 3 values)."""
+Defaults for K, beta and lambda depend on the model: --params tuned (default; our grid on
+enwiki + NLTK corpora, see examples/word2hashes_enwiki.py) or --params paper (Table 3)."""
 
 
 def register(sub) -> None:
@@ -46,13 +47,16 @@ def register(sub) -> None:
                    help="continue an interrupted run from its last checkpoint")
     g.add_argument("--contexts", "-L", type=positive_int, default=3,
                    help="L: embeddings, codes and clusters per word (default: 3)")
-    g.add_argument("--k", type=float, help="concentration K: p = s(c)^K (default: per model; "
-                   "lse 8, cos 16, dch 4, dhn 12)")
-    g.add_argument("--beta", type=float, help="weight of negative pairs (default: per model; "
-                   "lse 4, cos 2, dch 4, dhn 1)")
+    g.add_argument("--params", choices=("tuned", "paper"), default="tuned",
+                   help="table of per-model defaults for K, beta and lambda: tuned (lse 8 / 1 "
+                        "/ 0.01, cos 16 / 1 / 0.1, dch 4 / 1 / 0.01, dhn 16 / 1 / 0.1) or "
+                        "paper (Table 3: lse 8 / 4 / 0.3, cos 16 / 2 / 0.3, dch 4 / 4 / 3, "
+                        "dhn 12 / 1 / 0.3) (default: tuned)")
+    g.add_argument("--k", type=float, help="concentration K: p = s(c)^K (default: --params)")
+    g.add_argument("--beta", type=float, help="weight of negative pairs (default: --params)")
     g.add_argument("--quantization-weight", "--lambda", dest="quantization_weight", type=float,
                    help="lambda, weight of the quantization loss (mean over coordinates; "
-                        "default: per model; lse 0.3, cos 0.3, dch 3, dhn 0.3)")
+                        "default: --params)")
     g.add_argument("--beta-on", choices=("all", "hard"), default="all",
                    help="beta weighs every negative, or hard negatives only (default: all)")
     g.add_argument("--no-hard-negatives", dest="hard_negatives", action="store_false",
@@ -105,13 +109,15 @@ def run(args) -> int:
     if args.model in SVD_MODELS:
         return _run_svd(args)
     quiet_tensorflow()
-    from ..words.train import TrainConfig, train_model
+    from ..words.train import PARAMS, TrainConfig, train_model
 
     if args.hard < 0 or args.easy < 0:
         raise LSEError("--hard and --easy must be >= 0")
+    table = PARAMS[args.params][args.model]
+    given = {"k": args.k, "beta": args.beta, "quantization_weight": args.quantization_weight}
+    chosen = {key: table[key] if value is None else value for key, value in given.items()}
     config = TrainConfig(
-        model=args.model, dim=args.dim, contexts=args.contexts, k=args.k, beta=args.beta,
-        quantization_weight=args.quantization_weight, beta_on=args.beta_on,
+        model=args.model, dim=args.dim, contexts=args.contexts, **chosen, beta_on=args.beta_on,
         hard_negatives=args.hard_negatives, hard_sampling=args.hard_sampling,
         positives=args.positives, hard=args.hard, easy=args.easy, epochs=args.epochs,
         learning_rate=args.learning_rate, dropout=args.dropout, init_scale=args.init_scale,
