@@ -32,6 +32,7 @@ import keras
 import tensorflow as tf
 
 from .errors import LSEError
+from .hugepages import advise_variable
 from .losses import PairLoss, QuantizationLoss, default_quantization
 from .optimizers import RowAdam
 from .similarities import max_cosine
@@ -199,6 +200,22 @@ class EmbeddingHasher(PairHashModel):
                            "whole (it already XLA-compiles its dense parts); leave "
                            "jit_compile at 'auto' or False")
         super().compile(optimizer, learning_rate, jit_compile=False, **kwargs)
+
+    def make_train_function(self, force=False):
+        """Keras's, then (once, before the first step touches them) the table and the
+        optimizer's tables of the same shape are backed by huge pages (:mod:`lse.hugepages`:
+        fewer TLB misses in the step's random row reads and writes)."""
+        function = super().make_train_function(force)
+        if not getattr(self, "_huge_pages_asked", False) and self.optimizer is not None:
+            self._huge_pages_asked = True
+            if not self.optimizer.built:  # else its slots appear in the first traced step
+                with self.distribute_strategy.scope():
+                    self.optimizer.build(self.trainable_variables)
+            shape = tuple(self.table.shape)
+            slots = self.optimizer.variables
+            for variable in [self.table] + [v for v in slots if tuple(v.shape) == shape]:
+                advise_variable(variable)
+        return function
 
     def train_step(self, data):
         """The generic step's loss and gradient at O(batch) cost (see :mod:`lse.table_step`):

@@ -23,9 +23,12 @@ The dense math of 2 and 3 (and RowAdam's row update) runs as XLA clusters, which
 elementwise kernels into a few loops; XLA's CPU scatter-add is also ~5x faster than
 ``unsorted_segment_sum``. XLA compiles one program per input shape, so shapes are kept fixed:
 the pair block sees (batch, ...) tensors, and the row blocks see the distinct rows padded to a
-multiple of ``2 x batch / 8`` (:func:`unique_rows`; at most 8 programs; the padding repeats
-row 0 with weight 0 and is never written back). Row gathers and scatters stay TensorFlow
-kernels.
+multiple of ``2 x batch / 32`` (:func:`unique_rows`; at most 32 programs, in practice one or
+two: the number of distinct ids of a batch varies little; the padding repeats row 0 with
+weight 0 and is never written back, and costs <= 3% of the row work, against 9% with steps
+of ``2 x batch / 8`` at V = 660K where ~60,000 of the 65,536 ids are distinct). Row gathers
+and scatters stay TensorFlow kernels; the tables they hit are backed by huge pages
+(:mod:`lse.hugepages`).
 
 Dropout is the shared mask of the generic step: ``keep / (1 - rate)`` on both sides and all
 contexts. The ``1 / (1 - rate)`` scale cancels in a cosine (value and gradient), so only the
@@ -46,7 +49,7 @@ import tensorflow as tf
 from .similarities import NORM_EPS
 
 
-def unique_rows(pairs, buckets: int = 8):
+def unique_rows(pairs, buckets: int = 32):
     """``(ids, position, counts, n)`` of an int (batch, 2) pair batch: its ``n`` distinct ids,
     where each pair's ids sit among them (``position``, shape (batch, 2)) and how often each
     occurs. ``ids`` and ``counts`` are padded (with id 0, count 0) to the next multiple of
@@ -136,10 +139,17 @@ def _row_block(quantization_loss, embeddings, pair_grad, weights, quant_scale):
     """XLA body of :func:`row_gradient`."""
     if quantization_loss.kind == "logcosh":
         # y = e - sign(e), |y| = 1 - |e|: log cosh y = -log(1 - tanh(y)^2) / 2, derivative
-        # tanh(y): value and gradient share one tanh
-        per_coordinate = 1.0 / (embeddings.shape[1] * embeddings.shape[2])
+        # tanh(y): value and gradient share one tanh. The value is a sum of logs of products
+        # of up to 64 factors 1 - tanh(y)^2: one log per 64 coordinates instead of one log1p
+        # per coordinate (a third of the block's time). No underflow: |y| <= 1, so every
+        # factor is >= 1 - tanh(1)^2 = 0.42 and a product of 64 is >= 1e-24; rounding
+        # 1 - tanh(y)^2 costs <= 6e-8 per coordinate, below the float32 noise of the sum.
+        _, contexts, dim = embeddings.shape
+        per_coordinate = 1.0 / (contexts * dim)
         slope = tf.tanh(embeddings - tf.sign(embeddings))
-        per_row = tf.reduce_sum(tf.math.log1p(-tf.square(slope)), axis=[1, 2])
+        chunk = max(c for c in range(1, min(dim, 64) + 1) if dim % c == 0)
+        factors = tf.reshape(1.0 - tf.square(slope), [-1, contexts, dim // chunk, chunk])
+        per_row = tf.reduce_sum(tf.math.log(tf.reduce_prod(factors, axis=3)), axis=[1, 2])
         quant = tf.reduce_sum(weights * per_row) * (-0.5 * per_coordinate)
         quant_grad = slope * (weights * per_coordinate)[:, None, None]
     else:

@@ -62,6 +62,23 @@ def test_row_gradient_matches_autodiff(kind):
     np.testing.assert_allclose(grad.numpy(), tape.gradient(total, rows).numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("dim", [100, 128, 7])
+def test_logcosh_value_by_products_has_no_underflow(dim):
+    """The log-cosh value is summed as logs of products of up to 64 factors (chunks of 50,
+    64 and 7 coordinates here); rows near 0 give the smallest factors, 1 - tanh(1)^2."""
+    rng = np.random.default_rng(5)
+    rows = rng.normal(scale=0.05, size=(6, 2, dim)).astype(np.float32)
+    rows[0] = 0.0  # exactly 0: penalty 0 by the step's convention (measure zero otherwise)
+    rows[1] = 3.0
+    emb = tf.tanh(tf.constant(rows))
+    weights = tf.constant(rng.random(6).astype(np.float32))
+    quant, _ = row_gradient(QuantizationLoss("logcosh"), emb, tf.zeros_like(emb), weights,
+                            tf.constant(0.3))
+    expected = QuantizationLoss("logcosh").call(None, emb).numpy()
+    expected[0] = 0.0
+    np.testing.assert_allclose(quant.numpy(), np.sum(weights.numpy() * expected), rtol=1e-5)
+
+
 def train_three_steps(fast: bool, optimizer, **kwargs):
     rng = np.random.default_rng(3)
     pairs = rng.integers(0, 30, (64, 2)).astype(np.int32)
