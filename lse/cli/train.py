@@ -49,7 +49,7 @@ def register(sub) -> None:
                    help="L: embeddings, codes and clusters per word (default: 3)")
     g.add_argument("--params", choices=("tuned", "paper"), default="tuned",
                    help="table of per-model defaults for K, beta and lambda: tuned (lse 8 / 1 "
-                        "/ 0.01, cos 16 / 1 / 0.1, dch 4 / 1 / 0.01, dhn 16 / 1 / 0.1) or "
+                        "/ 0.01, cos 16 / 1 / 0.01, dch 4 / 1 / 0.01, dhn 16 / 4 / 0.1) or "
                         "paper (Table 3: lse 8 / 4 / 0.3, cos 16 / 2 / 0.3, dch 4 / 4 / 3, "
                         "dhn 12 / 1 / 0.3) (default: tuned)")
     g.add_argument("--k", type=float, help="concentration K: p = s(c)^K (default: --params)")
