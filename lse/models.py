@@ -31,6 +31,7 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from .dropout import DropoutKey
 from .errors import LSEError
 from .hugepages import advise_variable
 from .losses import PairLoss, QuantizationLoss, default_quantization
@@ -201,6 +202,19 @@ class EmbeddingHasher(PairHashModel):
                            "jit_compile at 'auto' or False")
         super().compile(optimizer, learning_rate, jit_compile=False, **kwargs)
 
+    def _dropout_keep(self, batch):
+        """As :meth:`PairHashModel._dropout_keep`, drawn by :func:`lse.dropout.dropout_keep`
+        (a counter-based hash that the fast step's pair block computes itself, fused; the
+        generic step draws the same bits)."""
+        key = self._dropout_key()
+        return None if key is None else key.keep(batch, self.dim, self.compute_dtype)
+
+    def _dropout_key(self):
+        """:class:`lse.dropout.DropoutKey` of this step's mask, or None without dropout."""
+        if self.dropout == 0.0:
+            return None
+        return DropoutKey(self.seed, tf.cast(self.optimizer.iterations, tf.int64), self.dropout)
+
     def make_train_function(self, force=False):
         """Keras's, then (once, before the first step touches them) the table and the
         optimizer's tables of the same shape are backed by huge pages (:mod:`lse.hugepages`:
@@ -226,9 +240,9 @@ class EmbeddingHasher(PairHashModel):
         ids, position, counts, n = unique_rows(pairs)
         rows = tf.gather(self.table.value, ids)
         embeddings = tf.tanh(rows)
-        keep = self._dropout_keep(tf.shape(position)[0])
+        # the pair block draws the dropout mask itself, fused (no mask tensor in memory)
         pair, pair_grad = pair_loss_and_gradient(self.pair_loss, embeddings, position, kinds,
-                                                 keep)
+                                                 self._dropout_key())
         # quantization: the mean over both halves of every pair, as in the generic step
         weights = tf.cast(counts, embeddings.dtype) / tf.cast(tf.size(position),
                                                              embeddings.dtype)

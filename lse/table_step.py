@@ -32,7 +32,8 @@ and scatters stay TensorFlow kernels; the tables they hit are backed by huge pag
 
 Dropout is the shared mask of the generic step: ``keep / (1 - rate)`` on both sides and all
 contexts. The ``1 / (1 - rate)`` scale cancels in a cosine (value and gradient), so only the
-0/1 ``keep`` pattern is applied here.
+0/1 ``keep`` pattern is applied here, drawn inside the pair block (:mod:`lse.dropout`: a
+counter-based hash, the same bits as the generic step's mask).
 
 Differences from the generic step, all of measure zero: on an exact tie between context pairs
 the first one takes the whole gradient (autodiff of ``reduce_max`` splits it); an embedding
@@ -46,6 +47,7 @@ import weakref
 
 import tensorflow as tf
 
+from .dropout import DropoutKey
 from .similarities import NORM_EPS
 
 
@@ -67,7 +69,9 @@ def unique_rows(pairs, buckets: int = 32):
 
 def _pair_block(pair_loss, u, v, keep, kinds, left, right):
     """XLA body of :func:`pair_loss_and_gradient`: loss, (2 batch L, d) padded gradient."""
-    batch, contexts, _ = u.shape
+    batch, contexts, dim = u.shape
+    if isinstance(keep, DropoutKey):
+        keep = keep.keep(batch, dim, u.dtype)
     if keep is not None:
         u, v = u * keep, v * keep
     norm_u = tf.sqrt(tf.reduce_sum(u * u, axis=-1))  # (batch, L)
@@ -122,6 +126,8 @@ def pair_loss_and_gradient(pair_loss, embeddings, position, kinds, keep=None):
     """``pair_loss(kinds, c)`` with ``c = max_{l,m} cos(u^l, v^m)``, u and v read from
     ``embeddings`` (U, L, d) at ``position[:, 0]`` and ``position[:, 1]`` and both masked by
     ``keep`` (batch, 1, d) when given; and its gradient with respect to ``embeddings``.
+    ``keep`` may also be a :class:`lse.dropout.DropoutKey`: the fused block then draws that
+    mask itself.
 
     Equal to :class:`lse.losses.PairLoss` of :func:`lse.similarities.max_cosine` on the
     gathered (and masked) vectors, norms floored at ``NORM_EPS`` likewise.
