@@ -240,7 +240,9 @@ class _Job:
         t = time.perf_counter()
         runs = [CSRDir(self.work / r) for r in self.run_names]
         stored = sum(r.nnz for r in runs)
-        n_blocks = max(2 * ex.n_workers,
+        # 4 blocks per worker: shorter tail when block costs differ, and smaller temporaries
+        # (measured on enwiki: 8 blocks 0.06-0.085 CPU-s each, 0.56 in all; 4 blocks 0.64)
+        n_blocks = max(4 * ex.n_workers,
                        math.ceil(stored * _REDUCE_NNZ_BYTES / self.config.memory_limit))
         self.blocks = _row_blocks(runs, V, n_blocks)
         # reduced blocks stay in the workers' memory unless they would not fit the budget

@@ -128,6 +128,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    if args.workers != 0 and not args.scheduler:  # a local cluster: start its fork server now
+        from data_prep.executor import start_workers_early
+        start_workers_early()  # (its imports overlap with the pipeline's imports below)
     from data_prep.pipeline import PrepareConfig, prepare
     from data_prep.vocab import VocabOptions
 
