@@ -18,9 +18,16 @@ the 66% quantile, between 33% and 66%, below 33%). Throughput: test queries per 
 retrieval step alone (the instance embedding, shared by both, is timed separately), best of
 five repetitions (the machine may be shared: compare ratios, not absolute rates).
 
-:data:`MODEL_PARAMS` were chosen on a validation split of the Bibtex *training* file (80 / 20,
-seeded), never on a test file: K in {4, 8, 16} for LSE (3 seeds at 4 and 8), {4, 8} for COS,
-{1, 4} for DCH and DHN (K = 1 gives them no exact collision at all).
+:data:`MODEL_PARAMS` and the optimisation settings were chosen on a validation split of the
+Bibtex *training* file (80 / 20, seeded), never on a test file. Optimisation, the same for every
+model: Adam at 0.03 with a linear warm-up over the first 10% of the steps, cosine decay, and
+each variable's gradient clipped to norm 1 (with lambda = 0.3: seed spread of the dense P@1
+0.011 / 0.003 for LSE / DCH, vs 0.024 / 0.013 at the earlier plain cosine decay and lambda =
+0.1; a rate of 0.01 left 20% of the documents without a colliding label). Per model, on 3
+seeds: lambda in {0.1, 0.3, 1} for all four (0.3 best for LSE, COS and DCH; DHN never finds an
+exact collision, so its tie was broken by the dense P@1: 0.1); K in {8, 16} for LSE and COS,
+{4, 8} for DCH under this optimisation (and earlier K = 4 for LSE, 4 for COS, 1 for DCH and DHN,
+which gives them no exact collision at all).
 """
 from __future__ import annotations
 
@@ -34,9 +41,9 @@ from .image_benchmark import select_params
 
 #: Pair-loss settings per model (K, beta, lambda), chosen on a Bibtex validation split.
 MODEL_PARAMS = {
-    "lse": {"k": 8.0, "beta": 1.0, "quantization_weight": 0.1},
-    "cos": {"k": 8.0, "beta": 1.0, "quantization_weight": 0.1},
-    "dch": {"k": 4.0, "beta": 1.0, "quantization_weight": 0.1},
+    "lse": {"k": 8.0, "beta": 1.0, "quantization_weight": 0.3},
+    "cos": {"k": 16.0, "beta": 1.0, "quantization_weight": 0.3},
+    "dch": {"k": 4.0, "beta": 1.0, "quantization_weight": 0.3},
     "dhn": {"k": 4.0, "beta": 1.0, "quantization_weight": 0.1},
 }
 MODELS = tuple(MODEL_PARAMS)
@@ -55,6 +62,10 @@ class LabelBenchmarkConfig:
     negative_instances: int = 512
     hard: int = 0
     learning_rate: float = 0.03
+    warmup: float = 0.1
+    clipnorm: float | None = 1.0
+    weight_decay: float | None = None
+    init_scale: float = 0.1
     dropout: float = 0.1
     ks: tuple = (1, 3, 5)
     radius: int = 0
@@ -64,6 +75,19 @@ class LabelBenchmarkConfig:
 
     def model_params(self, model: str) -> dict:
         return select_params(MODEL_PARAMS, model, self.overrides)
+
+
+def warmup_cosine(learning_rate: float, steps: int, warmup: float = 0.0):
+    """Linear warm-up from 0 over the first ``warmup`` fraction of ``steps``, then cosine decay
+    to 0: the first Adam steps (moments not yet estimated) are the ones that throw a tower
+    far off at a high rate."""
+    import keras
+
+    warm = int(round(warmup * steps))
+    if warm <= 0:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, max(steps - warm, 1), warmup_target=learning_rate,
+                                                  warmup_steps=warm)
 
 
 def prepare_features(X):
@@ -120,10 +144,11 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
                          config.negative_instances, config.hard, seed=seed),
         FeatureTable(X_train), LabelIds(n_labels))
     net = InstanceLabelHasher(X_train.shape[1], n_labels, config.dim, hidden=config.hidden,
-                              similarity=model, dropout=config.dropout, seed=seed, **params)
+                              similarity=model, dropout=config.dropout, seed=seed,
+                              init_scale=config.init_scale, **params)
     steps = config.epochs * sampler.steps_per_epoch
-    net.compile(optimizer=RowAdam(keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                                         steps)))
+    net.compile(optimizer=RowAdam(warmup_cosine(config.learning_rate, steps, config.warmup),
+                                  clipnorm=config.clipnorm, weight_decay=config.weight_decay))
     fit(net, sampler, config.epochs, progress=progress)
     trained = time.perf_counter()
 

@@ -93,3 +93,23 @@ def test_label_benchmark_reports_a_malformed_line(tmp_path, capsys):
     assert err.startswith("lse: error: ") and "line 3" in err and "'7:1'" in err
     assert main(["map-benchmark", str(tmp_path / "none"), "--quiet"]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_label_benchmark_warmup_cosine_schedule():
+    from lse.label_benchmark import warmup_cosine
+
+    rate = warmup_cosine(0.03, 100, 0.1)
+    values = [float(rate(step)) for step in (0, 5, 10, 55, 100)]
+    # linear from 0 to the peak over 10 steps, half-way down the cosine at 55, 0 at the end
+    np.testing.assert_allclose(values, [0.0, 0.015, 0.03, 0.015, 0.0], atol=1e-6)
+    plain = warmup_cosine(0.03, 100, 0.0)
+    np.testing.assert_allclose([float(plain(0)), float(plain(50))], [0.03, 0.015], atol=1e-6)
+
+
+@pytest.mark.parametrize("option, value, text", [("--warmup", "1", "--warmup must be in [0, 1)"),
+                                                 ("--clipnorm", "-1", "--clipnorm must be >= 0")])
+def test_label_benchmark_rejects_bad_optimisation_settings(tmp_path, capsys, option, value, text):
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 1\n0 0:1\n")
+    assert main(["label-benchmark", str(data), str(data), option, value, "--quiet"]) == 2
+    assert text in capsys.readouterr().err

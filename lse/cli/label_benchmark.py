@@ -22,6 +22,10 @@ def register(sub) -> None:
     p.add_argument("test", metavar="TEST", help="XC-format test file")
     add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03)
     p.add_argument("--bits", type=positive_int, default=32, help="code length")
+    p.add_argument("--warmup", type=float, default=0.1,
+                   help="fraction of the steps with a linear learning-rate warm-up from 0")
+    p.add_argument("--clipnorm", type=float, default=1.0,
+                   help="clip each variable's gradient to this norm (0: no clipping)")
     p.add_argument("--hard", type=int, default=0,
                    help="co-occurring hard negative labels per batch")
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
@@ -42,6 +46,10 @@ def run(args) -> int:
         raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
         raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
+    if not 0 <= args.warmup < 1:
+        raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
+    if args.clipnorm < 0:
+        raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
     if args.hard < 0:
         raise LSEError(f"--hard must be >= 0 (got {args.hard})")
     train, test = read_xc(args.train), read_xc(args.test)
@@ -52,6 +60,7 @@ def run(args) -> int:
                                                    args.quantization_weight)) if v is not None}
     config = LabelBenchmarkConfig(dim=args.bits, epochs=args.epochs, hidden=tuple(args.hidden),
                                   learning_rate=args.learning_rate, hard=args.hard,
+                                  warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
                                   overrides=overrides)
     n, f, l = train.shape
