@@ -5,9 +5,10 @@ resident memory of the whole process tree (client, scheduler, nannies, workers) 
 and prints for each run: wall time of the command, tokens/s of the whole job (reading xz,
 tokenizing, counting, filtering, writing; from the command's wall time) and of the counting
 stage (window counting + reduction, from stats.json), the time of every stage, the CPU time of
-all its processes, and peak memory (the sampled peak of the sum over all processes, and the sum
-of per-process peaks). Then the
-2-vs-1-worker speed-ups, and the cost of xz decoding alone.
+all its processes (sampled with the memory), and peak memory (the sampled peak of the sum over
+all processes, and the sum of per-process peaks). Then the 2-vs-1-worker speed-ups, and the
+cost of xz decoding alone. For CPU time per stage (client and workers apart), see
+``benchmarks/prepare_stages.py``.
 
     python benchmarks/bench_prepare.py [--corpus DIR] [--workers 1 2] [--keep]
 
@@ -132,8 +133,8 @@ def main() -> None:
                   f"{os.getloadavg()[0]:.1f})")
             print(f"  tokens               {tokens:,}")
             print(f"  wall time            {r['wall']:.2f} s  (lse prepare command, end to end)")
-            print(f"  CPU time             {r['cpu']:.2f} s  (user+sys of all its processes, sampled; "
-                  f"{tokens / r['cpu'] / 1e6:.2f} M tokens per CPU-second)")
+            print(f"  CPU time             {r['cpu']:.2f} s  (user+sys of all its processes, "
+                  f"sampled; {tokens / r['cpu'] / 1e6:.2f} M tokens per CPU-second)")
             print(f"  whole job            {tokens / r['wall'] / 1e6:.2f} M tokens/s")
             print(f"  counting stage       {tokens / counting / 1e6:.2f} M tokens/s "
                   f"({counting:.2f} s: count {times['count']:.2f} + reduce "
