@@ -18,6 +18,9 @@ Measured, for each V, over the same sampler and the same model class:
   (V, L, d) table and both moment slots;
 - the sampler alone (batches/s on one thread), to show it is not the bottleneck, and its
   hard-negative acceptance rate;
+- how much memory went onto transparent huge pages while our model trained (on Linux with THP
+  in ``madvise`` or ``always`` mode :mod:`lse.hugepages` backs the table and Adam's moment
+  tables with them: fewer TLB misses in the step's random row accesses);
 - with ``--generic``: the generic autodiff step (``PairHashModel.train_step``) with RowAdam,
   i.e. what the model cost before :mod:`lse.table_step`.
 
@@ -81,6 +84,19 @@ def power_law_graph(n: int, nnz: int, degree_exponent: float = 2.5, seed: int = 
 
 def load() -> str:
     return "load %.2f %.2f %.2f" % os.getloadavg()
+
+
+def huge_pages_mb() -> float | None:
+    """MB of this process's memory on transparent huge pages (lse.hugepages backs the table
+    and the optimizer's moment tables with them), or None where /proc does not say."""
+    try:
+        with open("/proc/self/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("AnonHugePages:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 class StepClock:
@@ -191,10 +207,15 @@ def main(argv=None) -> int:
               f"{acceptance:.1%}", flush=True)
         row = {}
         keras.utils.set_random_seed(0)
+        huge_before = huge_pages_mb()
         model = EmbeddingHasher(V, 32, contexts=3, seed=0)
         model.compile(learning_rate=args.learning_rate)
         row["ours"] = summary("ours", time_training(model, sampler, args.warmup, args.steps,
                                                     args.repeats))
+        if huge_before is not None:
+            print(f"  {'':<13} huge pages: +{huge_pages_mb() - huge_before:,.0f} MB in the "
+                  f"process while training (the table and its two Adam moment tables: "
+                  f"{3 * 4 * np.prod(model.table.shape) / 2**20:,.0f} MB)", flush=True)
         del model
         if args.generic:
             keras.utils.set_random_seed(0)
