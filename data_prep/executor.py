@@ -143,8 +143,10 @@ def start_workers_early() -> None:
 
     It is a fresh single-threaded interpreter that imports :data:`WORKER_MODULES` once; each
     worker is then a ``fork`` of it. Called at the start of ``lse prepare``, its imports run
-    on the second core while this process imports the pipeline, so the cluster starts in
-    ~0.3 s instead of ~1 s. See :func:`_local_cluster_config` for why a fork server.
+    on the second core while this process imports the pipeline; the cluster start is then
+    mostly two forks (measured at load ~6: 0.2-0.3 s, 0.1 CPU-s in the workers, against 1.4-5
+    s and 1.3 CPU-s for spawned workers). See :func:`_local_cluster_config` for why a fork
+    server.
     """
     if not _fork_server():
         return
@@ -164,10 +166,12 @@ def _local_cluster_config() -> dict:
       runs the interpreter's whole shutdown; a forked worker has the modules already and
       exits with ``os._exit`` (measured at load ~9: close 0.05-0.08 s instead of 0.7-1.7 s,
       no CPU for imports in the workers). Not a plain ``fork`` of this process: its children
-      would inherit this process' sockets (the scheduler's connections to the workers
-      started before them), and one such run hung for good in a scheduler-to-worker
-      transfer. The fork server is a clean process with no sockets and no threads. If the
-      environment sets ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD``, that is used.
+      inherit this process' sockets and threads' locks (e.g. the scheduler's connections to
+      the workers started before them); with plain forks one run in ~15 hung for good in a
+      scheduler-to-worker transfer (we suspect the inherited sockets). The fork server is a
+      clean process with no sockets and no threads; 10 + 3 consecutive clusters in one
+      process and every later run went through. If the environment sets
+      ``DASK_DISTRIBUTED__WORKER__MULTIPROCESSING_METHOD``, that is used.
     * No work stealing: a row block must stay on the worker that reduced it (its filter and
       final-count tasks run there); stealing moved them and copied whole blocks between
       workers (0.8 s for one block, measured).
