@@ -31,6 +31,7 @@ shared: the load average is printed with every figure.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import resource
 import statistics
@@ -207,6 +208,7 @@ def main(argv=None) -> int:
               f"{acceptance:.1%}", flush=True)
         row = {}
         keras.utils.set_random_seed(0)
+        gc.collect()  # earlier models' tables (and their huge pages) go first
         huge_before = huge_pages_mb()
         model = EmbeddingHasher(V, 32, contexts=3, seed=0)
         model.compile(learning_rate=args.learning_rate)
