@@ -109,7 +109,7 @@ class PairSampler:
         self._degree = np.diff(self._indptr)
         self._inv_degree = 1.0 / np.maximum(self._degree, 1)
         self._acceptance = 0.5  # running estimate of the hard-negative acceptance rate
-        self._incoming_lists = self._incoming_weights = self._wedges = None
+        self._incoming_lists = self._incoming_weights = self._wedges = self._top = None
         self._hard_set = None
         if (self.hard_negatives and hard_sampling == "uniform"
                 and float(np.sum(self._degree.astype(np.float64) ** 2)) <= materialize_limit):
@@ -133,6 +133,20 @@ class PairSampler:
                                           - np.repeat(indptr[:-1], np.diff(indptr)))
             self._incoming_lists = (indptr, columns.indices, position)
         return self._incoming_lists
+
+    def _top_incoming(self):
+        """Dense membership for the top-ranked rows: ``top[r, i]`` is True iff the row of rank
+        r links to column i, for the R highest-ranked rows (R <= 1024, at most 64 MB). The
+        canonical-wedge check mostly asks about hubs: one lookup instead of a binary search."""
+        if self._top is None:
+            indptr, ranks, _ = self._incoming()
+            columns = self.D.shape[1]
+            size = int(min(1024, self.D.shape[0], max(1, (64 << 20) // max(columns, 1))))
+            column = np.repeat(np.arange(columns), np.diff(indptr))
+            hub = ranks < size
+            self._top = np.zeros((size, columns), bool)
+            self._top[ranks[hub], column[hub]] = True
+        return self._top
 
     def _wedge_table(self):
         """Cumulative ``deg(k)^2`` (int64): row k of a uniform wedge by one binary search."""
@@ -230,6 +244,7 @@ class PairSampler:
         """Hard negatives among ``draw`` uniform wedges, each kept iff its centre k is the
         pair's highest-ranked shared neighbour: exactly uniform over the set (module doc)."""
         indptr, ranks, position = self._incoming()
+        top = self._top_incoming()
         cumulative = self._wedge_table()
         k = np.searchsorted(cumulative, rng.integers(0, cumulative[-1], draw), side="right")
         start, degree = self._indptr[k], self._degree[k]
@@ -254,8 +269,14 @@ class PairSampler:
             owner = np.repeat(pending, count)
             offset = done + np.arange(len(owner)) - np.repeat(np.cumsum(count) - count, count)
             higher = ranks[indptr[scan[owner]] + offset]
-            begin = indptr[other[owner]]
-            shared = _search_segments(begin, begin + other_length[owner], ranks, higher)
+            target = other[owner]
+            hub = higher < len(top)  # most are: they rank above k, itself usually a hub
+            shared = np.empty(len(owner), bool)
+            shared[hub] = top[higher[hub], target[hub]]
+            rest = np.flatnonzero(~hub)
+            begin = indptr[target[rest]]
+            shared[rest] = _search_segments(begin, begin + other_length[owner[rest]], ranks,
+                                            higher[rest])
             canonical[owner[shared]] = False
             done, width = done + width, width * 4
             pending = pending[canonical[pending] & (length[pending] > done)]
