@@ -25,12 +25,12 @@ def register(sub) -> None:
                     "books, the State of the Union and inaugural addresses; 1.6M tokens), train "
                     "an LSE word2hashes model (3 hashes of 32 bits per word), build the "
                     "exact-hash index, print the clusters of a few words and evaluate them. "
-                    "About 5-10 minutes on 2 cores. Needs no download.",
+                    "About 2 minutes on 2 cores. Needs no download.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dir", default="lse-demo", help="working directory for the outputs")
     p.add_argument("--epochs", type=int, default=None,
-                   help="training epochs (default: 16 for word2hashes, where 8 gave F1 0.10 and "
-                        "16 F1 0.13; with --sbm the SBM benchmark's own default)")
+                   help="training epochs (default: %(default)s = 16 for word2hashes, where 8 "
+                        "gave F1 0.10 and 16 F1 0.13; the SBM benchmark's own with --sbm)")
     p.add_argument("--words", nargs="+", default=list(DEFAULT_WORDS), help="query words")
     p.add_argument("--fresh", action="store_true", help="redo every step (default: reuse "
                    "the dataset of an earlier demo run)")
