@@ -167,6 +167,22 @@ class XCData:
     def shape(self) -> tuple[int, int, int]:
         return self.X.shape[0], self.X.shape[1], self.Y.shape[1]
 
+    def split(self, fraction: float, seed: int = 0) -> tuple["XCData", "XCData"]:
+        """(rest, held out): a seeded random ``fraction`` of the items held out, e.g. a
+        validation split of a training file, so that settings are never chosen on a test file.
+        Both keep every feature and label column (a label may be absent from one side)."""
+        if not 0.0 < fraction < 1.0:
+            raise LSEError(f"the held-out fraction must be in (0, 1) (got {fraction})")
+        n = self.X.shape[0]
+        held = int(round(fraction * n))
+        if not 0 < held < n:
+            raise LSEError(f"{self.path or 'the data'} has {n} items: too few to hold out "
+                           f"{fraction:.0%} and keep some")
+        order = np.random.default_rng(seed).permutation(n)
+        keep, out = np.sort(order[held:]), np.sort(order[:held])
+        return (XCData(self.X[keep], self.Y[keep], f"{self.path}[rest]"),
+                XCData(self.X[out], self.Y[out], f"{self.path}[held out]"))
+
 
 def read_xc(path: str | os.PathLike) -> XCData:
     """Read an XC-format file (plain or compressed): header ``N F L`` then ``N`` item lines.

@@ -85,6 +85,24 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert r["throughput"]["hashed_queries_per_second"] > 0
 
 
+def test_label_benchmark_validation_split_never_reads_the_test_file(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    Y = np.eye(3, dtype=int)[rng.integers(0, 3, 50)]
+    write_xc(tmp_path / "train.txt.xz", np.hstack([Y, rng.random((50, 2)) < 0.2]).astype(float), Y)
+    out = tmp_path / "val.json"
+    code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), "--validation", "0.2",
+                 "--model", "lse", "--bits", "8", "--epochs", "2", "--hidden", "8", "--no-linear",
+                 "--json", str(out), "--quiet"])
+    assert code == 0
+    assert "40 train / 10 held-out validation items" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["test"].endswith("train.txt.xz[held out]")
+    assert result["results"][0]["retrieval"]["queries_per_radius"] == {"0": 10}
+    for args in ([], [str(tmp_path / "train.txt.xz"), "--validation", "0.2"]):
+        assert main(["label-benchmark", str(tmp_path / "train.txt.xz"), *args, "--quiet"]) == 2
+        assert "either a TEST file or --validation" in capsys.readouterr().err
+
+
 def test_label_benchmark_reports_a_malformed_line(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_text("2 3 2\n0 0:1\n1 7:1\n")

@@ -152,3 +152,22 @@ def test_read_xc_real_bibtex_header_and_sizes():
     data = read_xc(DATA / "multilabel" / "bibtex_test.txt.xz")
     assert data.shape == (2515, 1836, 159)
     assert data.Y.getnnz(axis=1).min() >= 1 and set(np.unique(data.X.data)) == {1.0}
+
+
+def test_xc_split_is_a_seeded_partition(tmp_path):
+    path = tmp_path / "d.txt"
+    n = 10
+    path.write_text(f"{n} 3 2\n" + "".join(f"{i % 2} 0:{i + 1}\n" for i in range(n)))
+    data = read_xc(path)
+    rest, held = data.split(0.3, seed=1)
+    assert (rest.shape, held.shape) == ((7, 3, 2), (3, 3, 2))
+    # feature 0 holds item number + 1: together the two sides are every item exactly once
+    ids = np.concatenate([rest.X[:, 0].toarray().ravel(), held.X[:, 0].toarray().ravel()])
+    assert sorted(ids) == list(range(1, n + 1))
+    np.testing.assert_array_equal(held.Y.toarray()[:, 1], (held.X[:, 0].toarray().ravel() - 1) % 2)
+    again, _ = data.split(0.3, seed=1)
+    assert (again.X != rest.X).nnz == 0
+    assert (data.split(0.3, seed=2)[1].X != held.X).nnz > 0
+    for bad in (0.0, 1.0, 0.01):
+        with pytest.raises(LSEError, match="fraction must be in|too few"):
+            data.split(bad)

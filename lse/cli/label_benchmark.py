@@ -19,7 +19,8 @@ def register(sub) -> None:
                     "query throughput of hashed vs dense retrieval.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("train", metavar="TRAIN", help="XC-format training file")
-    p.add_argument("test", metavar="TEST", help="XC-format test file")
+    p.add_argument("test", metavar="TEST", nargs="?",
+                   help="XC-format test file (omit it with --validation)")
     add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03)
     p.add_argument("--bits", type=positive_int, default=32, help="code length")
     p.add_argument("--warmup", type=float, default=0.1,
@@ -31,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
     p.add_argument("--max-radius", type=int,
                    help="fall back up to this radius for items with no candidate label")
+    p.add_argument("--validation", type=float, metavar="FRACTION",
+                   help="evaluate on a seeded random FRACTION of TRAIN held out (split seed "
+                        "--split-seed), trained on the rest, instead of on TEST: for choosing "
+                        "settings without ever looking at a test file")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the --validation split")
     p.add_argument("--no-linear", action="store_true", help="skip the one-vs-rest linear model")
     p.set_defaults(func=run)
 
@@ -52,7 +58,12 @@ def run(args) -> int:
         raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
     if args.hard < 0:
         raise LSEError(f"--hard must be >= 0 (got {args.hard})")
-    train, test = read_xc(args.train), read_xc(args.test)
+    if (args.test is None) == (args.validation is None):
+        raise LSEError("give either a TEST file or --validation FRACTION (not both)")
+    if args.validation is None:
+        train, test = read_xc(args.train), read_xc(args.test)
+    else:
+        train, test = read_xc(args.train).split(args.validation, seed=args.split_seed)
     if train.X.shape[1] != test.X.shape[1] or train.Y.shape[1] != test.Y.shape[1]:
         raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
                        f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
@@ -64,7 +75,8 @@ def run(args) -> int:
                                   radius=args.radius, max_radius=args.max_radius,
                                   overrides=overrides)
     n, f, l = train.shape
-    print(f"{args.train}: {n} train / {test.X.shape[0]} test items, {f} features, {l} labels",
+    evaluated = "test" if args.validation is None else "held-out validation"
+    print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",
           flush=True)
     models = MODELS if args.model == "all" else (args.model,)
     results = []
@@ -83,7 +95,7 @@ def run(args) -> int:
     print()
     print(format_table(results, linear))
     if args.json:
-        write_json(args.json, {"train": str(args.train), "test": str(args.test),
+        write_json(args.json, {"train": str(args.train), "test": str(test.path),
                                "config": {k: (list(v) if isinstance(v, tuple) else v)
                                           for k, v in vars(config).items()},
                                "results": results, "linear": linear})
