@@ -53,7 +53,12 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         epochs: passes over the (instance, label) positives.
         batch_size: positives per batch; the batch adds ``negative_ratio`` x as many random
             wrong labels for those instances and as many random instances without those labels.
-        learning_rate: initial Adam rate, cosine-decayed to 0 over training.
+        learning_rate: peak Adam rate: a linear warm-up over the first ``warmup`` fraction of
+            the steps, then cosine decay to 0 (:func:`lse.optimizers.warmup_cosine`).
+        warmup: fraction of the steps in warm-up (0: plain cosine decay).
+        clipnorm: each variable's gradient is clipped to this norm (None: no clipping); with
+            the warm-up, this keeps the first steps from throwing the tower far off (the
+            settings of ``lse label-benchmark``).
         top_k: labels returned per instance by ``predict`` for multi-label targets.
         radius, max_radius: Hamming radius of the label lookup, and the largest radius a query
             without any colliding label falls back to (None: no fallback).
@@ -68,7 +73,8 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __init__(self, dim: int = 32, similarity: str = "lse", k: float = 4.0, beta: float = 1.0,
                  quantization_weight: float = 0.1, dropout: float = 0.1, hidden=(256,),
                  epochs: int = 10, batch_size: int = 256, negative_ratio: float = 1.0,
-                 learning_rate: float = 0.03, top_k: int = 5, radius: int = 0,
+                 learning_rate: float = 0.03, warmup: float = 0.1,
+                 clipnorm: float | None = 1.0, top_k: int = 5, radius: int = 0,
                  max_radius: int | None = None, exhaustive_fallback: bool = True,
                  code_format: str = "packed", random_state=0, verbose: bool = False):
         self.dim = dim
@@ -82,6 +88,8 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.negative_ratio = negative_ratio
         self.learning_rate = learning_rate
+        self.warmup = warmup
+        self.clipnorm = clipnorm
         self.top_k = top_k
         self.radius = radius
         self.max_radius = max_radius
@@ -111,6 +119,10 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             raise LSEError(f"negative_ratio must be >= 0 (got {self.negative_ratio})")
         if not self.learning_rate > 0:
             raise LSEError(f"learning_rate must be > 0 (got {self.learning_rate})")
+        if not 0 <= self.warmup < 1:
+            raise LSEError(f"warmup must be in [0, 1) (got {self.warmup})")
+        if self.clipnorm is not None and not self.clipnorm > 0:
+            raise LSEError(f"clipnorm must be > 0 or None (got {self.clipnorm})")
 
     def _targets(self, y):
         """(indicator CSR (n, n_classes), multilabel flag); sets ``classes_``."""
@@ -138,12 +150,10 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     # --------------------------------------------------------------------------------- fit
     def fit(self, X, y):
         """Train on features ``X`` (n, F) and targets ``y`` (class labels, or a 0/1 matrix)."""
-        import keras
-
         from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
         from .label_retrieval import HashedRetriever
         from .models import InstanceLabelHasher
-        from .optimizers import RowAdam
+        from .optimizers import RowAdam, warmup_cosine
         from .training import train
 
         self._check_params()
@@ -159,8 +169,9 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             similarity=self.similarity, k=self.k, beta=self.beta,
             quantization_weight=self.quantization_weight, dropout=self.dropout, seed=seed)
         steps = self.epochs * sampler.steps_per_epoch
-        schedule = keras.optimizers.schedules.CosineDecay(self.learning_rate, steps)
-        model.compile(optimizer=RowAdam(schedule), run_eagerly=steps < EAGER_STEPS)
+        schedule = warmup_cosine(self.learning_rate, steps, self.warmup)
+        model.compile(optimizer=RowAdam(schedule, clipnorm=self.clipnorm),
+                      run_eagerly=steps < EAGER_STEPS)
         train(model, pairs, self.epochs, progress=bool(self.verbose))
         self.model_ = model
         self.label_counts_ = np.asarray(Y.sum(axis=0)).ravel()

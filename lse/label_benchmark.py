@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .image_benchmark import select_params
+from .optimizers import warmup_cosine  # noqa: F401 (the schedule of run_label_trial)
 
 #: Pair-loss settings per model (K, beta, lambda), chosen on a Bibtex validation split.
 MODEL_PARAMS = {
@@ -75,19 +76,6 @@ class LabelBenchmarkConfig:
 
     def model_params(self, model: str) -> dict:
         return select_params(MODEL_PARAMS, model, self.overrides)
-
-
-def warmup_cosine(learning_rate: float, steps: int, warmup: float = 0.0):
-    """Linear warm-up from 0 over the first ``warmup`` fraction of ``steps``, then cosine decay
-    to 0: the first Adam steps (moments not yet estimated) are the ones that throw a tower
-    far off at a high rate."""
-    import keras
-
-    warm = int(round(warmup * steps))
-    if warm <= 0:
-        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
-    return keras.optimizers.schedules.CosineDecay(0.0, max(steps - warm, 1), warmup_target=learning_rate,
-                                                  warmup_steps=warm)
 
 
 def prepare_features(X):

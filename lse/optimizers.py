@@ -107,3 +107,14 @@ def _adam_rows(param, m, v, grad, alpha, b1, b2, epsilon):
 
 #: one fused loop; compiled per shape, so only for padded, fixed-size row sets
 _adam_rows_xla = tf.function(_adam_rows, jit_compile=True, autograph=False)
+
+
+def warmup_cosine(learning_rate: float, steps: int, warmup: float = 0.0):
+    """Linear warm-up from 0 over the first ``warmup`` fraction of ``steps``, then cosine decay
+    to 0: the first Adam steps (moments not yet estimated) are the ones that throw a tower
+    far off at a high rate."""
+    warm = int(round(warmup * steps))
+    if warm <= 0:
+        return keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    return keras.optimizers.schedules.CosineDecay(0.0, max(steps - warm, 1), warmup_target=learning_rate,
+                                                  warmup_steps=warm)

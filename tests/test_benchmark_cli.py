@@ -114,7 +114,7 @@ def test_label_benchmark_reports_a_malformed_line(tmp_path, capsys):
 
 
 def test_label_benchmark_warmup_cosine_schedule():
-    from lse.label_benchmark import warmup_cosine
+    from lse.optimizers import warmup_cosine
 
     rate = warmup_cosine(0.03, 100, 0.1)
     values = [float(rate(step)) for step in (0, 5, 10, 55, 100)]
