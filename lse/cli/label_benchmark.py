@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import positive_int, quiet_tensorflow, write_json
-from .map_benchmark import add_training_arguments
+from .map_benchmark import add_training_arguments, model_overrides
 
 
 def register(sub) -> None:
@@ -27,8 +27,9 @@ def register(sub) -> None:
                    help="fraction of the steps with a linear learning-rate warm-up from 0")
     p.add_argument("--clipnorm", type=float, default=1.0,
                    help="clip each variable's gradient to this norm (0: no clipping)")
-    p.add_argument("--hard", type=int, default=0,
-                   help="co-occurring hard negative labels per batch")
+    p.add_argument("--hard", type=int,
+                   help="override the co-occurring hard negative labels per batch of every "
+                        "model (None: each model's tuned value)")
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
     p.add_argument("--max-radius", type=int,
                    help="fall back up to this radius for items with no candidate label")
@@ -56,7 +57,7 @@ def run(args) -> int:
         raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
     if args.clipnorm < 0:
         raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
-    if args.hard < 0:
+    if args.hard is not None and args.hard < 0:
         raise LSEError(f"--hard must be >= 0 (got {args.hard})")
     if (args.test is None) == (args.validation is None):
         raise LSEError("give either a TEST file or --validation FRACTION (not both)")
@@ -67,13 +68,11 @@ def run(args) -> int:
     if train.X.shape[1] != test.X.shape[1] or train.Y.shape[1] != test.Y.shape[1]:
         raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
                        f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
-    overrides = {k: v for k, v in (("k", args.k), ("quantization_weight",
-                                                   args.quantization_weight)) if v is not None}
     config = LabelBenchmarkConfig(dim=args.bits, epochs=args.epochs, hidden=tuple(args.hidden),
-                                  learning_rate=args.learning_rate, hard=args.hard,
+                                  learning_rate=args.learning_rate,
                                   warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
-                                  overrides=overrides)
+                                  overrides=model_overrides(args, "hard"))
     n, f, l = train.shape
     evaluated = "test" if args.validation is None else "held-out validation"
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",

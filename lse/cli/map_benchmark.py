@@ -25,10 +25,17 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
     p.add_argument("--learning-rate", type=float, default=learning_rate,
                    help="Adam's initial rate (cosine decay to 0)")
     p.add_argument("--k", type=float, help="override K of every model")
+    p.add_argument("--beta", type=float, help="override beta (weight of negatives) of every model")
     p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def model_overrides(args, *names) -> dict:
+    """The per-model settings given on the command line (``--k`` ...), for ``select_params``."""
+    return {name: getattr(args, name) for name in ("k", "beta", "quantization_weight") + names
+            if getattr(args, name) is not None}
 
 
 def register(sub) -> None:
@@ -62,11 +69,9 @@ def run(args) -> int:
     if not args.learning_rate > 0:
         raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
     data = load_idx_dataset(args.data_dir)
-    overrides = {k: v for k, v in (("k", args.k), ("quantization_weight",
-                                                   args.quantization_weight)) if v is not None}
     config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden),
                                 learning_rate=args.learning_rate, R=args.R,
-                                queries=args.queries, overrides=overrides)
+                                queries=args.queries, overrides=model_overrides(args))
     train_x, test_x = data.features("train"), data.features("test")
     if args.R is not None and args.R > len(train_x):
         raise LSEError(f"--R {args.R} exceeds the database size {len(train_x)}")
