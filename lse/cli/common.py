@@ -29,8 +29,26 @@ def write_json(path: str | Path, payload) -> None:
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter before it is imported."""
+    """Import TensorFlow without its C++ start-up chatter.
+
+    TF_CPP_MIN_LOG_LEVEL silences TensorFlow's logging once absl is initialised, but TF 2.21
+    writes its oneDNN / CUDA notices at import time, *before* that ("All log messages before
+    absl::InitializeLog() is called are written to STDERR"), six lines a command's user cannot
+    act on. So the first import runs with file descriptor 2 pointed at /dev/null; a failing
+    import still raises (and is reported) after stderr is restored.
+    """
     import os
+    import sys
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import absl.logging  # noqa: F401  (installed with tensorflow)
+    if "tensorflow" not in sys.modules:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+    import absl.logging  # installed with tensorflow
     absl.logging.set_verbosity(absl.logging.ERROR)
