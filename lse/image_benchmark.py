@@ -14,7 +14,11 @@ The per-model hyper-parameters (:data:`MODEL_PARAMS`) were chosen on a *validati
 MNIST training set (first 50,000 images as training set and database, the next 2,000 as
 queries), never on the test split, at 32 bits and 3 epochs: K in {1, 2, 4} for every model, plus
 K = 8 for COS and K = 3, 6 and (K, beta) = (4, 2), (6, 2), (8, 4) for LSE; see
-``examples/README.md``.
+``examples/README.md``. Optimisation, the same for every model: Adam at 0.01 with a linear
+warm-up over the first 10% of the steps, cosine decay to 0, each variable's gradient clipped to
+norm 1 (as in :mod:`lse.label_benchmark`). Without the warm-up and clipping a bad start could
+merge classes for good: on the validation split, seed 1, MAP@R 0.863 (LSE) and 0.845 (DCH) vs
+0.965 / 0.968 with them, and DHN 0.367 vs 0.969 at seed 0.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ class MapBenchmarkConfig:
     positives: int = 256
     negatives: int = 768
     learning_rate: float = 0.01
+    warmup: float = 0.1
+    clipnorm: float | None = 1.0
     dropout: float = 0.1
     radius: int = 2
     R: int | None = None
@@ -69,7 +75,7 @@ def run_map_trial(model: str, bits: int, train_x, train_y, test_x, test_y,
     from .features import ClassPairSampler, FeaturePairs
     from .metrics import count_clusters, map_at_r, precision_recall_within_radius
     from .models import TwoTowerHasher
-    from .optimizers import RowAdam
+    from .optimizers import RowAdam, warmup_cosine
     from .training import train
 
     params = config.model_params(model)
@@ -79,8 +85,8 @@ def run_map_trial(model: str, bits: int, train_x, train_y, test_x, test_y,
     net = TwoTowerHasher(train_x.shape[1], bits, hidden=config.hidden, shared=True,
                          similarity=model, dropout=config.dropout, seed=seed, **params)
     total = config.epochs * sampler.steps_per_epoch
-    net.compile(optimizer=RowAdam(keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                                         total)))
+    net.compile(optimizer=RowAdam(warmup_cosine(config.learning_rate, total, config.warmup),
+                                  clipnorm=config.clipnorm))
     train(net, sampler, config.epochs, progress=progress)
     trained = time.perf_counter()
     n_queries = len(test_x) if config.queries is None else min(config.queries, len(test_x))

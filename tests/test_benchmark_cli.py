@@ -41,6 +41,7 @@ def test_map_benchmark_end_to_end(tiny_idx, tmp_path, capsys):
     (r,) = result["results"]
     assert (r["model"], r["bits"], r["R"], r["queries"], r["database"]) == ("lse", 8, 80, 20, 80)
     assert r["map"] > 0.9  # two well separated classes
+    assert (result["config"]["warmup"], result["config"]["clipnorm"]) == (0.1, 1.0)
     assert 0 <= r["precision_r"] <= 1 and 0 <= r["recall_r"] <= 1
 
 
@@ -127,10 +128,14 @@ def test_label_benchmark_warmup_cosine_schedule():
     np.testing.assert_allclose([float(plain(0)), float(plain(50))], [0.03, 0.015], atol=1e-6)
 
 
+@pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
 @pytest.mark.parametrize("option, value, text", [("--warmup", "1", "--warmup must be in [0, 1)"),
-                                                 ("--clipnorm", "-1", "--clipnorm must be >= 0")])
-def test_label_benchmark_rejects_bad_optimisation_settings(tmp_path, capsys, option, value, text):
+                                                 ("--clipnorm", "-1", "--clipnorm must be >= 0"),
+                                                 ("--learning-rate", "0", "must be > 0")])
+def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, option, value,
+                                                     text):
     data = tmp_path / "d.txt"
     data.write_text("1 2 1\n0 0:1\n")
-    assert main(["label-benchmark", str(data), str(data), option, value, "--quiet"]) == 2
+    inputs = [str(data), str(data)] if command == "label-benchmark" else [str(tmp_path)]
+    assert main([command, *inputs, option, value, "--quiet"]) == 2
     assert text in capsys.readouterr().err

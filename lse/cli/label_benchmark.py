@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import positive_int, quiet_tensorflow, write_json
-from .map_benchmark import add_training_arguments, model_overrides
+from .map_benchmark import add_training_arguments, check_training_arguments, model_overrides
 
 
 def register(sub) -> None:
@@ -21,12 +21,8 @@ def register(sub) -> None:
     p.add_argument("train", metavar="TRAIN", help="XC-format training file")
     p.add_argument("test", metavar="TEST", nargs="?",
                    help="XC-format test file (omit it with --validation)")
-    add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03)
+    add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03, 0.1, 1.0)
     p.add_argument("--bits", type=positive_int, default=32, help="code length")
-    p.add_argument("--warmup", type=float, default=0.1,
-                   help="fraction of the steps with a linear learning-rate warm-up from 0")
-    p.add_argument("--clipnorm", type=float, default=1.0,
-                   help="clip each variable's gradient to this norm (0: no clipping)")
     p.add_argument("--hard", type=int,
                    help="override the co-occurring hard negative labels per batch of every "
                         "model (None: each model's tuned value)")
@@ -49,14 +45,9 @@ def run(args) -> int:
     from ..label_benchmark import (MODELS, LabelBenchmarkConfig, format_table,
                                    run_label_trial, run_linear_reference)
 
-    if not args.learning_rate > 0:
-        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
+    check_training_arguments(args)
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
         raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
-    if not 0 <= args.warmup < 1:
-        raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
-    if args.clipnorm < 0:
-        raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
     if args.hard is not None and args.hard < 0:
         raise LSEError(f"--hard must be >= 0 (got {args.hard})")
     if (args.test is None) == (args.validation is None):

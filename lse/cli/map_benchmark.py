@@ -16,20 +16,36 @@ def int_list(text: str) -> list[int]:
     return bits
 
 
-def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float) -> None:
+def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float,
+                           warmup: float, clipnorm: float) -> None:
     """Options shared by the benchmark commands: models, training length and settings, output."""
     p.add_argument("--model", default="all", choices=["lse", "cos", "dch", "dhn", "all"],
                    help="hashing model, or all four")
     p.add_argument("--epochs", type=positive_int, default=epochs, help=epochs_help)
     p.add_argument("--hidden", type=int_list, default=[512], help="hidden layer widths")
     p.add_argument("--learning-rate", type=float, default=learning_rate,
-                   help="Adam's initial rate (cosine decay to 0)")
+                   help="Adam's peak rate (after the warm-up; cosine decay to 0)")
+    p.add_argument("--warmup", type=float, default=warmup,
+                   help="fraction of the steps with a linear learning-rate warm-up from 0")
+    p.add_argument("--clipnorm", type=float, default=clipnorm,
+                   help="clip each variable's gradient to this norm (0: no clipping)")
     p.add_argument("--k", type=float, help="override K of every model")
     p.add_argument("--beta", type=float, help="override beta (weight of negatives) of every model")
     p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def check_training_arguments(args) -> None:
+    """Reject optimisation settings that cannot train, naming the option."""
+    from ..errors import LSEError
+    if not args.learning_rate > 0:
+        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
+    if not 0 <= args.warmup < 1:
+        raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
+    if args.clipnorm < 0:
+        raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
 
 
 def model_overrides(args, *names) -> dict:
@@ -53,7 +69,7 @@ def register(sub) -> None:
     p.add_argument("--bits", type=int_list, default=[16, 32, 48, 64],
                    help="comma-separated code lengths")
     add_training_arguments(p, 3, "passes over the training images (each is the left of one "
-                           "positive)", 0.01)
+                           "positive)", 0.01, 0.1, 1.0)
     p.add_argument("--queries", type=positive_int,
                    help="use only the first N test images as queries (None: all of them)")
     p.add_argument("--R", type=positive_int, help="MAP@R cut-off (None: the whole database)")
@@ -66,11 +82,11 @@ def run(args) -> int:
     from ..errors import LSEError
     from ..image_benchmark import MODELS, MapBenchmarkConfig, format_table, run_map_trial
 
-    if not args.learning_rate > 0:
-        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
+    check_training_arguments(args)
     data = load_idx_dataset(args.data_dir)
     config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden),
-                                learning_rate=args.learning_rate, R=args.R,
+                                learning_rate=args.learning_rate, warmup=args.warmup,
+                                clipnorm=args.clipnorm or None, R=args.R,
                                 queries=args.queries, overrides=model_overrides(args))
     train_x, test_x = data.features("train"), data.features("test")
     if args.R is not None and args.R > len(train_x):
