@@ -12,8 +12,8 @@ DATA=${1:-../shared/data/multilabel}
 OUT=${2:-xc}
 SEEDS=${3:-0}
 # Training length: 20 passes over Bibtex's 11.6K (document, label) positives, 5 over Delicious'
-# 246K (about 460 and 2,400 steps). Optimisation and each model's K, beta, lambda and hard
-# negatives: the command's defaults (chosen on validation splits, see examples/README.md).
+# 246K (about 460 and 2,400 steps). Each model's K, beta, lambda, hard negatives and learning
+# rate: the command's defaults (chosen on validation splits, see examples/README.md).
 LINEAR=""
 for s in $SEEDS; do
     lse label-benchmark "$DATA/bibtex_train.txt.xz" "$DATA/bibtex_test.txt.xz" \

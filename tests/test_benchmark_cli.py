@@ -86,7 +86,7 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert r["hashed"]["all"]["P@1"] > 0.4
     assert r["throughput"]["hashed_queries_per_second"] > 0
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "hard", "quantization_weight": 0.3,
-                           "hard": 0}
+                           "hard": 0, "learning_rate": 0.03}
 
 
 def test_label_benchmark_validation_split_never_reads_the_test_file(tmp_path, capsys):

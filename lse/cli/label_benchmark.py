@@ -21,7 +21,7 @@ def register(sub) -> None:
     p.add_argument("train", metavar="TRAIN", help="XC-format training file")
     p.add_argument("test", metavar="TEST", nargs="?",
                    help="XC-format test file (omit it with --validation)")
-    add_training_arguments(p, 20, "passes over the (instance, label) positives", 0.03, 0.1, 1.0)
+    add_training_arguments(p, 20, "passes over the (instance, label) positives", None, 0.1, 1.0)
     p.add_argument("--bits", type=positive_int, default=32, help="code length")
     p.add_argument("--hard", type=int,
                    help="override the co-occurring hard negative labels per batch of every "
@@ -60,10 +60,9 @@ def run(args) -> int:
         raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
                        f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
     config = LabelBenchmarkConfig(dim=args.bits, epochs=args.epochs, hidden=tuple(args.hidden),
-                                  learning_rate=args.learning_rate,
                                   warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
-                                  overrides=model_overrides(args, "hard"))
+                                  overrides=model_overrides(args, "hard", "learning_rate"))
     n, f, l = train.shape
     evaluated = "test" if args.validation is None else "held-out validation"
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",

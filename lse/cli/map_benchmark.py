@@ -16,7 +16,7 @@ def int_list(text: str) -> list[int]:
     return bits
 
 
-def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float,
+def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float | None,
                            warmup: float, clipnorm: float) -> None:
     """Options shared by the benchmark commands: models, training length and settings, output."""
     p.add_argument("--model", default="all", choices=["lse", "cos", "dch", "dhn", "all"],
@@ -24,7 +24,8 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
     p.add_argument("--epochs", type=positive_int, default=epochs, help=epochs_help)
     p.add_argument("--hidden", type=int_list, default=[512], help="hidden layer widths")
     p.add_argument("--learning-rate", type=float, default=learning_rate,
-                   help="Adam's peak rate (after the warm-up; cosine decay to 0)")
+                   help="Adam's peak rate (after the warm-up; cosine decay to 0)"
+                        + ("" if learning_rate else "; None: each model's tuned value"))
     p.add_argument("--warmup", type=float, default=warmup,
                    help="fraction of the steps with a linear learning-rate warm-up from 0")
     p.add_argument("--clipnorm", type=float, default=clipnorm,
@@ -40,7 +41,7 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
 def check_training_arguments(args) -> None:
     """Reject optimisation settings that cannot train, naming the option."""
     from ..errors import LSEError
-    if not args.learning_rate > 0:
+    if args.learning_rate is not None and not args.learning_rate > 0:
         raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
     if not 0 <= args.warmup < 1:
         raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
