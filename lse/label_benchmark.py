@@ -12,9 +12,9 @@ test instance two ways with the *same* embeddings:
 
 Beside them, a one-vs-rest logistic regression (scikit-learn, liblinear, C = 4 chosen on the
 Bibtex validation split) on the same features, the usual linear baseline of the XC literature.
-Metrics (:mod:`lse.metrics`): P@1/3/5, nDCG@1/3/5, PSP@1/3/5 (inverse propensities from training label frequencies, A = 0.55,
-B = 1.5), R@1/3/5, on all labels and on the head / torso / tail slices (training frequency above
-the 66% quantile, between 33% and 66%, below 33%). Throughput: test queries per second of the
+Metrics (:mod:`lse.metrics`): P@1/3/5, nDCG@1/3/5, PSP@1/3/5 (inverse propensities from training
+label frequencies, A = 0.55, B = 1.5), R@1/3/5, on all labels and on the head / torso / tail
+slices (training frequency above the 66% quantile, between 33% and 66%, below 33%). Throughput: test queries per second of the
 retrieval step alone (the instance embedding, shared by both, is timed separately), best of
 five repetitions (the machine may be shared: compare ratios, not absolute rates).
 
@@ -39,7 +39,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .image_benchmark import select_params
-from .optimizers import warmup_cosine  # noqa: F401 (the schedule of run_label_trial)
 
 #: Per model: the pair loss (K, beta and whether beta weights every negative or only the hard
 #: ones, lambda), the co-occurring hard negative labels per batch (the paper's Table 1 has
@@ -126,7 +125,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
     from .label_retrieval import HashedRetriever, dense_topk, rank_candidates
     from .models import InstanceLabelHasher
-    from .optimizers import RowAdam
+    from .optimizers import RowAdam, warmup_cosine
     from .training import train as fit
 
     params = config.model_params(model)
