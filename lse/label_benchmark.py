@@ -14,9 +14,11 @@ Beside them, a one-vs-rest logistic regression (scikit-learn, liblinear, C = 4 c
 Bibtex validation split) on the same features, the usual linear baseline of the XC literature.
 Metrics (:mod:`lse.metrics`): P@1/3/5, nDCG@1/3/5, PSP@1/3/5 (inverse propensities from training
 label frequencies, A = 0.55, B = 1.5), R@1/3/5, on all labels and on the head / torso / tail
-slices (training frequency above the 66% quantile, between 33% and 66%, below 33%). Throughput: test queries per second of the
-retrieval step alone (the instance embedding, shared by both, is timed separately), best of
-five repetitions (the machine may be shared: compare ratios, not absolute rates).
+slices (training frequency above the 66% quantile, between 33% and 66%, below 33%). Throughput:
+test queries per second of the retrieval step alone (the instance embedding, shared by both, is
+timed separately), best of five repetitions (the machine may be shared: compare ratios, not
+absolute rates).
+
 
 :data:`MODEL_PARAMS` (K, beta and where it applies, lambda, hard negatives per batch, Adam's
 peak rate) were chosen per model on seeded 80 / 20 validation splits of the Bibtex *and*

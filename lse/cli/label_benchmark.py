@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .common import positive_int, quiet_tensorflow, write_json
-from .map_benchmark import add_training_arguments, check_training_arguments, model_overrides
+from .benchmark_options import add_training_arguments, check_training_arguments, model_overrides
 
 
 def register(sub) -> None:

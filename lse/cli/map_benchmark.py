@@ -3,56 +3,9 @@ from __future__ import annotations
 
 import argparse
 
+from .benchmark_options import (add_training_arguments, check_training_arguments, int_list,
+                                model_overrides)
 from .common import positive_int, quiet_tensorflow, write_json
-
-
-def int_list(text: str) -> list[int]:
-    try:
-        bits = [int(b) for b in text.split(",") if b.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not bits or min(bits) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return bits
-
-
-def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float | None,
-                           warmup: float, clipnorm: float) -> None:
-    """Options shared by the benchmark commands: models, training length and settings, output."""
-    p.add_argument("--model", default="all", choices=["lse", "cos", "dch", "dhn", "all"],
-                   help="hashing model, or all four")
-    p.add_argument("--epochs", type=positive_int, default=epochs, help=epochs_help)
-    p.add_argument("--hidden", type=int_list, default=[512], help="hidden layer widths")
-    p.add_argument("--learning-rate", type=float, default=learning_rate,
-                   help="Adam's peak rate (after the warm-up; cosine decay to 0)"
-                        + ("" if learning_rate else "; None: each model's tuned value"))
-    p.add_argument("--warmup", type=float, default=warmup,
-                   help="fraction of the steps with a linear learning-rate warm-up from 0")
-    p.add_argument("--clipnorm", type=float, default=clipnorm,
-                   help="clip each variable's gradient to this norm (0: no clipping)")
-    p.add_argument("--k", type=float, help="override K of every model")
-    p.add_argument("--beta", type=float, help="override beta (weight of negatives) of every model")
-    p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
-    p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def check_training_arguments(args) -> None:
-    """Reject optimisation settings that cannot train, naming the option."""
-    from ..errors import LSEError
-    if args.learning_rate is not None and not args.learning_rate > 0:
-        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
-    if not 0 <= args.warmup < 1:
-        raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
-    if args.clipnorm < 0:
-        raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
-
-
-def model_overrides(args, *names) -> dict:
-    """The per-model settings given on the command line (``--k`` ...), for ``select_params``."""
-    return {name: getattr(args, name) for name in ("k", "beta", "quantization_weight") + names
-            if getattr(args, name) is not None}
 
 
 def register(sub) -> None:
