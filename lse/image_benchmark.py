@@ -19,9 +19,9 @@ against its neighbours (LSE (K, beta) in {(4, 1), (4, 4), (8, 1), (8, 2), (8, 4)
 in {4, 8, 16} for COS, {1, 2, 4} for DCH and DHN), moving only where the new point won on both
 seeds (LSE K 8 -> 4, DHN K 2 -> 4); see ``examples/README.md``. Optimisation, the same for every
 model: Adam at 0.01 with a linear warm-up over the first 10% of the steps, cosine decay to 0,
-each variable's gradient clipped to norm 1 (as in :mod:`lse.label_benchmark`). Without the warm-
-up and clipping a bad start could merge classes for good: on the validation split, seed 1, MAP@R
-0.863 (LSE) and 0.845 (DCH) vs 0.965 / 0.968 with them, and DHN 0.367 vs 0.969 at seed 0.
+each variable's gradient clipped to norm 1 (as in :mod:`lse.label_benchmark`). Without the
+warm-up and clipping a bad start could merge classes for good: on the validation split, seed 1,
+MAP@R 0.863 (LSE) and 0.845 (DCH) vs 0.965 / 0.968 with them, and DHN 0.367 vs 0.969 at seed 0.
 """
 from __future__ import annotations
 
