@@ -16,7 +16,8 @@ name       s(c)                                           why
 
 The loss needs ``log p`` and ``log(1 - p)``; computing them from ``p`` loses everything near 0
 and 1, so each similarity returns ``log s(c)`` in a numerically stable form and
-:func:`log_probabilities` derives both logs from it. ``c`` is clipped to
+:meth:`Similarity.log_probabilities` derives both logs from it (p is clipped to
+``[EPS, 1 - EPS]`` in value, not in gradient). ``c`` is clipped to
 ``[-1 + eps, 1 - eps]`` before ``arccos`` so values *and gradients* stay finite at c = +-1.
 """
 from __future__ import annotations
@@ -117,9 +118,17 @@ class Similarity:
         return log_logistic(c, self.alpha)
 
     def log_probabilities(self, c):
-        """(log p, log(1 - p)) with p clipped to [EPS, 1 - EPS]."""
+        """(log p, log(1 - p)) with p clipped to [EPS, 1 - EPS] in *value* only.
+
+        The gradient is that of the unclipped log p (a straight-through clip). A plain clip
+        zeroes it below EPS, and with a large K that silences exactly the positives that most
+        need pulling: at K = 20 every LSE positive with c < 0 (psi^K < 1e-6: half the pairs of
+        a random initialisation), at K = 10 every DCH positive with c <= 0. The loss value, and
+        so the largest penalty of one pair, stays bounded by -log(EPS).
+        """
         log_p = self.k * self.log_base(c)
-        log_p = tf.clip_by_value(log_p, math.log(EPS), math.log1p(-EPS))
+        clipped = tf.clip_by_value(log_p, math.log(EPS), math.log1p(-EPS))
+        log_p = log_p + tf.stop_gradient(clipped - log_p)
         return log_p, log1mexp(log_p)
 
     def probability(self, c):

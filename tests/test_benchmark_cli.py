@@ -71,6 +71,7 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
                  "--model", "lse", "--bits", "8", "--epochs", "15", "--hidden", "16",
                  "--k", "8", "--beta", "1", "--hard", "0",  # settings for 8 bits and 4 labels
+                 "--beta-on", "all", "--quantization", "cauchy", "--learning-rate", "0.03",
                  "--max-radius", "1", "--json", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
@@ -85,8 +86,8 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert set(used) <= {"0", "1"} and sum(used.values()) == 40 and used["0"] > 20
     assert r["hashed"]["all"]["P@1"] > 0.4
     assert r["throughput"]["hashed_queries_per_second"] > 0
-    assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "hard", "quantization_weight": 0.3,
-                           "hard": 0, "learning_rate": 0.03}
+    assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
+                           "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03}
 
 
 def test_label_benchmark_validation_split_never_reads_the_test_file(tmp_path, capsys):

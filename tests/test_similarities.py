@@ -48,6 +48,24 @@ def test_loss_and_gradient_finite_at_extremes(name, kind):
     assert np.all(np.isfinite(grad.numpy()))
 
 
+def test_clipped_positive_keeps_its_gradient():
+    """p = psi(c)^20 < EPS at c = -0.2: the loss value is clipped at -log(EPS), but the positive
+    still gets the gradient of the unclipped -K log psi(c), so it is pulled towards its partner
+    (a plain clip would return 0 here and the pair would never be learnt)."""
+    from lse.similarities import EPS
+
+    k, c0 = 20.0, -0.2
+    c = tf.Variable([c0])
+    with tf.GradientTape() as tape:
+        value = PairLoss("lse", k=k)(tf.constant([POSITIVE]), c)
+    grad = tape.gradient(value, c).numpy()[0]
+    psi = 1 - math.acos(c0) / math.pi
+    assert psi ** k < EPS
+    assert value.numpy() == pytest.approx(-math.log(EPS), rel=1e-5)
+    # d/dc of -K log psi(c) = -K / (pi psi sqrt(1 - c^2))
+    assert grad == pytest.approx(-k / (math.pi * psi * math.sqrt(1 - c0 ** 2)), rel=1e-4)
+
+
 @pytest.mark.parametrize("name", SIMILARITIES)
 def test_probability_is_monotone_in_c(name):
     c = tf.constant(np.linspace(-0.99, 0.98, 50), tf.float32)

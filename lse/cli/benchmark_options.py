@@ -34,6 +34,10 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
                    help="clip each variable's gradient to this norm (0: no clipping)")
     p.add_argument("--k", type=float, help="override K of every model")
     p.add_argument("--beta", type=float, help="override beta (weight of negatives) of every model")
+    p.add_argument("--beta-on", choices=["all", "hard"],
+                   help="override where beta applies: every negative, or hard negatives only")
+    p.add_argument("--quantization", choices=["logcosh", "cauchy", "none"],
+                   help="override the quantization loss: DHN's log cosh(|u| - 1) or DCH's Cauchy")
     p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
@@ -52,5 +56,6 @@ def check_training_arguments(args) -> None:
 
 def model_overrides(args, *names) -> dict:
     """The per-model settings given on the command line (``--k`` ...), for ``select_params``."""
-    return {name: getattr(args, name) for name in ("k", "beta", "quantization_weight") + names
+    given = ("k", "beta", "beta_on", "quantization", "quantization_weight") + names
+    return {name: getattr(args, name) for name in given
             if getattr(args, name) is not None}
