@@ -43,7 +43,7 @@ import numpy as np
 from .image_benchmark import select_params
 
 #: Per model: the pair loss (K, beta and whether beta weights every negative or only the hard
-#: ones, lambda), the co-occurring hard negative labels per batch (the paper's Table 1 has
+#: ones, the quantization loss and lambda), the co-occurring hard negative labels per batch (the paper's Table 1 has
 #: the same "hard negatives?" column) and Adam's peak rate, chosen on validation splits of the
 #: Bibtex and Delicious *training* files (by the mean exact-collision P@1 over both, 3 seeds;
 #: examples/README.md).
