@@ -43,10 +43,10 @@ import numpy as np
 from .image_benchmark import select_params
 
 #: Per model: the pair loss (K, beta and whether beta weights every negative or only the hard
-#: ones, the quantization loss and lambda), the co-occurring hard negative labels per batch (the paper's Table 1 has
-#: the same "hard negatives?" column) and Adam's peak rate, chosen on validation splits of the
-#: Bibtex and Delicious *training* files (by the mean exact-collision P@1 over both, 3 seeds;
-#: examples/README.md).
+#: ones, the quantization loss and lambda), the co-occurring hard negative labels per batch
+#: (the paper's Table 1 has the same "hard negatives?" column) and Adam's peak rate, chosen on
+#: validation splits of the Bibtex and Delicious *training* files (by the mean exact-collision
+#: P@1 over both, 3 seeds; examples/README.md).
 MODEL_PARAMS = {
     "lse": {"k": 20.0, "beta": 4.0, "beta_on": "hard", "quantization": "cauchy",
             "quantization_weight": 0.3, "hard": 512, "learning_rate": 0.01},
