@@ -19,7 +19,6 @@ test queries per second of the retrieval step alone (the instance embedding, sha
 timed separately), best of five repetitions (the machine may be shared: compare ratios, not
 absolute rates).
 
-
 :data:`MODEL_PARAMS` (K, beta and where it applies, the quantization loss and lambda, hard
 negatives per batch, Adam's peak rate) were chosen per model on seeded 80 / 20 validation splits
 of the Bibtex *and* Delicious training files (``lse label-benchmark TRAIN --validation 0.2``),
