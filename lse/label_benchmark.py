@@ -51,7 +51,7 @@ MODEL_PARAMS = {
             "quantization_weight": 1.0, "hard": 512, "learning_rate": 0.005},
     "cos": {"k": 16.0, "beta": 1.0, "beta_on": "all", "quantization": "logcosh",
             "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03},
-    "dch": {"k": 12.0, "beta": 4.0, "beta_on": "hard", "quantization": "cauchy",
+    "dch": {"k": 14.0, "beta": 4.0, "beta_on": "hard", "quantization": "cauchy",
             "quantization_weight": 1.0, "hard": 512, "learning_rate": 0.005},
     "dhn": {"k": 4.0, "beta": 1.0, "beta_on": "all", "quantization": "logcosh",
             "quantization_weight": 0.1, "hard": 0, "learning_rate": 0.03},
