@@ -71,7 +71,8 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
                  "--model", "lse", "--bits", "8", "--epochs", "15", "--hidden", "16",
                  "--k", "8", "--beta", "1", "--hard", "0",  # settings for 8 bits and 4 labels
-                 "--beta-on", "all", "--quantization", "cauchy", "--learning-rate", "0.03",
+                 "--beta-on", "all", "--quantization", "cauchy", "--quantization-weight", "0.3",
+                 "--learning-rate", "0.03",
                  "--max-radius", "1", "--json", str(out), "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out
