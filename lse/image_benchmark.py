@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import LSEError
+from .benchmarking import select_params
 
 #: Pair-loss settings per model (K, beta, lambda), chosen on the MNIST validation split.
 MODEL_PARAMS = {
@@ -61,13 +61,6 @@ class MapBenchmarkConfig:
 
     def model_params(self, model: str) -> dict:
         return select_params(MODEL_PARAMS, model, self.overrides)
-
-
-def select_params(table: dict, model: str, overrides: dict) -> dict:
-    """``table[model]`` updated with ``overrides``; an unknown model is an :class:`LSEError`."""
-    if model not in table:
-        raise LSEError(f"unknown model {model!r}; choose one of {', '.join(table)} or all")
-    return {**table[model], **overrides}
 
 
 def run_map_trial(model: str, bits: int, train_x, train_y, test_x, test_y,

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .image_benchmark import select_params
+from .benchmarking import select_params
 
 #: Per model: the pair loss (K, beta and whether beta weights every negative or only the hard
 #: ones, the quantization loss and lambda), the co-occurring hard negative labels per batch

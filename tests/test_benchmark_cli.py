@@ -133,7 +133,11 @@ def test_label_benchmark_warmup_cosine_schedule():
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
 @pytest.mark.parametrize("option, value, text", [("--warmup", "1", "--warmup must be in [0, 1)"),
                                                  ("--clipnorm", "-1", "--clipnorm must be >= 0"),
-                                                 ("--learning-rate", "0", "must be > 0")])
+                                                 ("--learning-rate", "0", "must be > 0"),
+                                                 ("--k", "0", "--k must be > 0"),
+                                                 ("--beta", "-2", "--beta must be >= 0"),
+                                                 ("--quantization-weight", "-1",
+                                                  "--quantization-weight must be >= 0")])
 def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, option, value,
                                                      text):
     data = tmp_path / "d.txt"

@@ -52,6 +52,12 @@ def check_training_arguments(args) -> None:
         raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
     if args.clipnorm < 0:
         raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
+    if args.k is not None and not args.k > 0:
+        raise LSEError(f"--k must be > 0 (got {args.k})")
+    for option in ("beta", "quantization_weight"):
+        value = getattr(args, option)
+        if value is not None and not value >= 0:
+            raise LSEError(f"--{option.replace('_', '-')} must be >= 0 (got {value})")
 
 
 def model_overrides(args, *names) -> dict:
