@@ -145,3 +145,56 @@ def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, 
     inputs = [str(data), str(data)] if command == "label-benchmark" else [str(tmp_path)]
     assert main([command, *inputs, option, value, "--quiet"]) == 2
     assert text in capsys.readouterr().err
+
+
+def test_seed_summary_by_hand():
+    from lse.label_benchmark import format_seed_summary, summarize_seeds
+
+    def run(model, seed, hashed, dense, candidates):
+        return {"model": model, "seed": seed, "hashed": {"all": {"P@1": hashed}},
+                "dense": {"all": {"P@1": dense}},
+                "retrieval": {"mean_candidates": candidates}}
+
+    results = [run("lse", 0, 0.5, 0.6, 10.0), run("dch", 0, 0.4, 0.7, 30.0),
+               run("lse", 1, 0.7, 0.8, 20.0), run("dch", 1, 0.9, 0.9, 50.0),
+               run("cos", 1, 0.1, 0.2, 1.0)]  # cos on one shared seed only: no paired row
+    summary = summarize_seeds(results)
+    lse = summary["models"]["lse"]
+    assert lse["seeds"] == [0, 1]
+    assert lse["hashed_P@1"] == pytest.approx({"mean": 0.6, "std": 0.1})
+    assert lse["dense_P@1"] == pytest.approx({"mean": 0.7, "std": 0.1})
+    assert lse["candidates"] == pytest.approx({"mean": 15.0, "std": 5.0})
+    assert summary["models"]["cos"]["hashed_P@1"] == pytest.approx({"mean": 0.1, "std": 0.0})
+    # differences lse - dch: +0.1, -0.2 -> mean -0.05, std (ddof 1) 0.2121, std. error 0.15
+    (name, dch), = summary["paired"].items()
+    assert name == "dch" and dch["seeds"] == [0, 1] and dch["reference_ahead"] == 1
+    assert dch["mean_difference"] == pytest.approx(-0.05)
+    assert dch["std_error"] == pytest.approx(0.15)
+    text = format_seed_summary(summary)
+    assert "LSE - DCH hashed P@1 per seed: -0.0500 +- 0.1500" in text
+    assert "LSE ahead on 1 of 2 seeds" in text
+
+
+def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    Y = np.eye(3, dtype=int)[rng.integers(0, 3, 60)]
+    X = np.hstack([Y, rng.random((60, 2)) < 0.2]).astype(float)
+    write_xc(tmp_path / "train.txt.xz", X[:45], Y[:45])
+    write_xc(tmp_path / "test.txt.xz", X[45:], Y[45:])
+    out = tmp_path / "rep.json"
+    code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
+                 "--model", "lse", "--bits", "8", "--epochs", "2", "--hidden", "8",
+                 "--no-linear", "--seed", "3", "--repeat", "2", "--json", str(out), "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "lse seed 3:" in printed and "lse seed 4:" in printed and "over seeds" in printed
+    result = json.loads(out.read_text())
+    assert [r["seed"] for r in result["results"]] == [3, 4]
+    lse = result["seed_summary"]["models"]["lse"]
+    assert lse["seeds"] == [3, 4]
+    assert lse["hashed_P@1"]["mean"] == pytest.approx(
+        np.mean([r["hashed"]["all"]["P@1"] for r in result["results"]]))
+    assert result["seed_summary"]["paired"] == {}
+    with pytest.raises(SystemExit):  # argparse: "expected a positive integer"
+        main(["label-benchmark", str(tmp_path / "train.txt.xz"), "--repeat", "0"])
+    assert "--repeat: expected a positive integer" in capsys.readouterr().err

@@ -35,6 +35,10 @@ def register(sub) -> None:
                         "settings without ever looking at a test file")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the --validation split")
     p.add_argument("--no-linear", action="store_true", help="skip the one-vs-rest linear model")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help="train every model with seeds SEED .. SEED+N-1 and print mean +- std "
+                        "over them and each model's per-seed difference to LSE (a few seeds "
+                        "cannot rank close models); the per-seed tables go to --json")
     p.set_defaults(func=run)
 
 
@@ -42,8 +46,9 @@ def run(args) -> int:
     quiet_tensorflow()
     from ..datasets import read_xc
     from ..errors import LSEError
-    from ..label_benchmark import (MODELS, LabelBenchmarkConfig, format_table,
-                                   run_label_trial, run_linear_reference)
+    from ..label_benchmark import (MODELS, LabelBenchmarkConfig, format_seed_summary,
+                                   format_table, run_label_trial, run_linear_reference,
+                                   summarize_seeds)
 
     check_training_arguments(args)
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
@@ -68,11 +73,13 @@ def run(args) -> int:
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",
           flush=True)
     models = MODELS if args.model == "all" else (args.model,)
+    seeds = range(args.seed, args.seed + args.repeat)
     results = []
-    for model in models:
-        r = run_label_trial(model, train, test, config, seed=args.seed, progress=not args.quiet)
+    for seed, model in ((seed, model) for seed in seeds for model in models):
+        r = run_label_trial(model, train, test, config, seed=seed, progress=not args.quiet)
         h, d = r["hashed"]["all"], r["dense"]["all"]
-        print(f"{model}: hashed P@1 {h['P@1']:.4f} P@5 {h['P@5']:.4f} | dense P@1 "
+        run_name = f"{model} seed {seed}" if args.repeat > 1 else model
+        print(f"{run_name}: hashed P@1 {h['P@1']:.4f} P@5 {h['P@5']:.4f} | dense P@1 "
               f"{d['P@1']:.4f} P@5 {d['P@5']:.4f} ({r['train_seconds']:.0f} s training)",
               flush=True)
         results.append(r)
@@ -82,11 +89,12 @@ def run(args) -> int:
         print(f"linear one-vs-rest: P@1 {linear['dense']['all']['P@1']:.4f} "
               f"({linear['train_seconds']:.0f} s training)", flush=True)
     print()
-    print(format_table(results, linear))
+    summary = summarize_seeds(results) if args.repeat > 1 else None
+    print(format_table(results, linear) if summary is None else format_seed_summary(summary))
     if args.json:
         write_json(args.json, {"train": str(args.train), "test": str(test.path),
                                "config": {k: (list(v) if isinstance(v, tuple) else v)
                                           for k, v in vars(config).items()},
-                               "results": results, "linear": linear})
+                               "results": results, "linear": linear, "seed_summary": summary})
         print(f"wrote {args.json}")
     return 0
