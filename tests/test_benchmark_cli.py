@@ -198,3 +198,26 @@ def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: "expected a positive integer"
         main(["label-benchmark", str(tmp_path / "train.txt.xz"), "--repeat", "0"])
     assert "--repeat: expected a positive integer" in capsys.readouterr().err
+
+
+def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):
+    rng = np.random.default_rng(3)
+    Y = np.eye(3, dtype=int)[rng.integers(0, 3, 80)]
+    X = np.hstack([Y, rng.random((80, 2)) < 0.2]).astype(float)
+    write_xc(tmp_path / "train.txt.xz", X[:60], Y[:60])
+    write_xc(tmp_path / "test.txt.xz", X[60:], Y[60:])
+    out = tmp_path / "ctx.json"
+    assert main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
+                 "--model", "lse", "--bits", "8", "--contexts", "2", "--epochs", "10",
+                 "--hidden", "16", "--k", "4", "--hard", "0", "--learning-rate", "0.03",
+                 "--quantization-weight", "0.3", "--no-linear", "--json", str(out),
+                 "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert result["config"]["contexts"] == 2
+    (r,) = result["results"]
+    # 3 labels x 2 codes each: between 1 and 6 distinct buckets; each document sees the
+    # union of its 2 buckets, so never more than the 3 labels
+    assert r["retrieval"]["codes_per_label"] == 2
+    assert 1 <= r["retrieval"]["label_buckets"] <= 6
+    assert r["retrieval"]["mean_candidates"] <= 3
+    assert r["dense"]["all"]["P@1"] >= 0.9  # the label's own word decides it

@@ -23,6 +23,9 @@ def register(sub) -> None:
                    help="XC-format test file (omit it with --validation)")
     add_training_arguments(p, 20, "passes over the (instance, label) positives", None, 0.1, 1.0)
     p.add_argument("--bits", type=positive_int, default=32, help="code length")
+    p.add_argument("--contexts", type=positive_int, default=1, metavar="L",
+                   help="embeddings (and codes) per document and per label, scored by their "
+                        "max-cosine; a document's candidates are the union of its L buckets")
     p.add_argument("--hard", type=int,
                    help="override the co-occurring hard negative labels per batch of every "
                         "model (None: each model's tuned value)")
@@ -64,8 +67,8 @@ def run(args) -> int:
     if train.X.shape[1] != test.X.shape[1] or train.Y.shape[1] != test.Y.shape[1]:
         raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
                        f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
-    config = LabelBenchmarkConfig(dim=args.bits, epochs=args.epochs, hidden=tuple(args.hidden),
-                                  warmup=args.warmup, clipnorm=args.clipnorm or None,
+    config = LabelBenchmarkConfig(dim=args.bits, contexts=args.contexts, epochs=args.epochs,
+                                  hidden=tuple(args.hidden), warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
                                   overrides=model_overrides(args, "hard", "learning_rate"))
     n, f, l = train.shape
