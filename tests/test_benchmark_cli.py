@@ -175,14 +175,21 @@ def test_seed_summary_by_hand():
     assert "LSE ahead on 1 of 2 seeds" in text
 
 
+def write_three_label_xc(tmp_path, n_train, n_test, seed):
+    """3 labels, each announced by its own feature, and 2 noise features: (train, test) paths."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    Y = np.eye(3, dtype=int)[rng.integers(0, 3, n)]
+    X = np.hstack([Y, rng.random((n, 2)) < 0.2]).astype(float)
+    write_xc(tmp_path / "train.txt.xz", X[:n_train], Y[:n_train])
+    write_xc(tmp_path / "test.txt.xz", X[n_train:], Y[n_train:])
+    return str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz")
+
+
 def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
-    rng = np.random.default_rng(2)
-    Y = np.eye(3, dtype=int)[rng.integers(0, 3, 60)]
-    X = np.hstack([Y, rng.random((60, 2)) < 0.2]).astype(float)
-    write_xc(tmp_path / "train.txt.xz", X[:45], Y[:45])
-    write_xc(tmp_path / "test.txt.xz", X[45:], Y[45:])
+    train, test = write_three_label_xc(tmp_path, 45, 15, seed=2)
     out = tmp_path / "rep.json"
-    code = main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
+    code = main(["label-benchmark", train, test,
                  "--model", "lse", "--bits", "8", "--epochs", "2", "--hidden", "8",
                  "--no-linear", "--seed", "3", "--repeat", "2", "--json", str(out), "--quiet"])
     assert code == 0
@@ -196,18 +203,14 @@ def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
         np.mean([r["hashed"]["all"]["P@1"] for r in result["results"]]))
     assert result["seed_summary"]["paired"] == {}
     with pytest.raises(SystemExit):  # argparse: "expected a positive integer"
-        main(["label-benchmark", str(tmp_path / "train.txt.xz"), "--repeat", "0"])
+        main(["label-benchmark", train, "--repeat", "0"])
     assert "--repeat: expected a positive integer" in capsys.readouterr().err
 
 
 def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):
-    rng = np.random.default_rng(3)
-    Y = np.eye(3, dtype=int)[rng.integers(0, 3, 80)]
-    X = np.hstack([Y, rng.random((80, 2)) < 0.2]).astype(float)
-    write_xc(tmp_path / "train.txt.xz", X[:60], Y[:60])
-    write_xc(tmp_path / "test.txt.xz", X[60:], Y[60:])
+    train, test = write_three_label_xc(tmp_path, 60, 20, seed=3)
     out = tmp_path / "ctx.json"
-    assert main(["label-benchmark", str(tmp_path / "train.txt.xz"), str(tmp_path / "test.txt.xz"),
+    assert main(["label-benchmark", train, test,
                  "--model", "lse", "--bits", "8", "--contexts", "2", "--epochs", "10",
                  "--hidden", "16", "--k", "4", "--hard", "0", "--learning-rate", "0.03",
                  "--quantization-weight", "0.3", "--no-linear", "--json", str(out),
