@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .benchmarking import select_params
+from .benchmarking import SeedMetric, select_params
 
 #: Pair-loss settings per model (K, beta, lambda), chosen on the MNIST validation split.
 MODEL_PARAMS = {
@@ -116,3 +116,17 @@ def format_table(results: list[dict], bits: list[int], radius: int = 2) -> str:
             lines.append(f"{m.upper():<44}{row}")
         lines.append("")
     return "\n".join(lines)
+
+
+SEED_METRICS = [SeedMetric("MAP@R", lambda r: r["map"]),
+                SeedMetric("precision_radius", lambda r: r["precision_r"]),
+                SeedMetric("recall_radius", lambda r: r["recall_r"])]
+"""What ``map-benchmark --repeat`` summarizes over seeds per model and code length
+(:func:`lse.benchmarking.summarize_seeds` with :func:`by_model_and_bits`): MAP@R, then
+precision and recall within the Hamming radius of :class:`MapBenchmarkConfig`; the paired
+differences are in MAP@R."""
+
+
+def by_model_and_bits(result: dict) -> tuple:
+    """Seed groups of the image benchmark: a model at one code length."""
+    return (result["model"], f"{result['bits']} bits")

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .benchmarking import select_params
+from .benchmarking import SeedMetric, select_params
 
 #: Per model: the pair loss (K, beta and whether beta weights every negative or only the hard
 #: ones, the quantization loss and lambda), the co-occurring hard negative labels per batch
@@ -248,63 +248,10 @@ def format_table(results: list[dict], linear: dict | None = None,
     return "\n".join(lines)
 
 
-def summarize_seeds(results: list[dict], reference: str = "lse") -> dict:
-    """Mean and spread over seeds per model, and each model's paired difference to ``reference``.
-
-    Why: one seed, or a few, cannot rank two close models. On Bibtex, LSE and DCH came out in
-    opposite orders over 3 and over 8 seeds, and tied over 16; the comparison to read is the
-    per-seed difference on the *same* seeds with its standard error.
-
-    ``results``: :func:`run_label_trial` outputs (any models, any seeds). Per model: the seeds
-    and mean / std (ddof 0) of hashed and dense P@1 and of the candidates per query. Per other
-    model run on at least two of the reference's seeds: the mean of ``reference - model``
-    hashed P@1 over the shared seeds, its standard error (std with ddof 1 / sqrt(n)) and the
-    number of seeds where the reference is ahead.
-    """
-    by_model: dict = {}
-    for r in results:
-        by_model.setdefault(r["model"], {})[r["seed"]] = r
-
-    def spread(values):
-        return {"mean": float(np.mean(values)), "std": float(np.std(values))}
-
-    models = {}
-    for model, runs in by_model.items():
-        seeds = sorted(runs)
-        models[model] = {
-            "seeds": seeds,
-            "hashed_P@1": spread([runs[s]["hashed"]["all"]["P@1"] for s in seeds]),
-            "dense_P@1": spread([runs[s]["dense"]["all"]["P@1"] for s in seeds]),
-            "candidates": spread([runs[s]["retrieval"]["mean_candidates"] for s in seeds]),
-        }
-    paired = {}
-    for model, runs in by_model.items():
-        if model == reference or reference not in by_model:
-            continue
-        seeds = sorted(set(runs) & set(by_model[reference]))
-        if len(seeds) < 2:
-            continue
-        diff = np.array([by_model[reference][s]["hashed"]["all"]["P@1"]
-                         - runs[s]["hashed"]["all"]["P@1"] for s in seeds])
-        paired[model] = {"reference": reference, "seeds": seeds,
-                         "mean_difference": float(diff.mean()),
-                         "std_error": float(diff.std(ddof=1) / np.sqrt(len(diff))),
-                         "reference_ahead": int((diff > 0).sum())}
-    return {"models": models, "paired": paired}
-
-
-def format_seed_summary(summary: dict) -> str:
-    """The table of :func:`summarize_seeds`: a row per model, then the paired differences."""
-    head = f"{'over seeds':<12}{'n':>4}{'hashed P@1':>18}{'dense P@1':>18}{'candidates':>18}"
-    lines = [head, "-" * len(head)]
-    for model, s in summary["models"].items():
-        cells = "".join(f"{s[key]['mean']:>10.3f} +- {s[key]['std']:<4.3f}"
-                        for key in ("hashed_P@1", "dense_P@1"))
-        lines.append(f"{model.upper():<12}{len(s['seeds']):>4}{cells}"
-                     f"{s['candidates']['mean']:>10.1f} +- {s['candidates']['std']:<4.1f}")
-    for model, p in summary["paired"].items():
-        lines.append(f"{p['reference'].upper()} - {model.upper()} hashed P@1 per seed: "
-                     f"{p['mean_difference']:+.4f} +- {p['std_error']:.4f} (std. error), "
-                     f"{p['reference'].upper()} ahead on {p['reference_ahead']} of "
-                     f"{len(p['seeds'])} seeds")
-    return "\n".join(lines)
+SEED_METRICS = [
+    SeedMetric("hashed_P@1", lambda r: r["hashed"]["all"]["P@1"]),
+    SeedMetric("dense_P@1", lambda r: r["dense"]["all"]["P@1"]),
+    SeedMetric("candidates", lambda r: r["retrieval"]["mean_candidates"], digits=1),
+]
+"""What ``label-benchmark --repeat`` summarizes over seeds (:func:`lse.benchmarking.summarize_seeds`);
+the paired differences are in exact-collision P@1, the first."""

@@ -45,6 +45,29 @@ def test_map_benchmark_end_to_end(tiny_idx, tmp_path, capsys):
     assert 0 <= r["precision_r"] <= 1 and 0 <= r["recall_r"] <= 1
 
 
+def test_map_benchmark_repeat_pairs_models_at_the_same_code_length(tiny_idx, tmp_path, capsys):
+    out = tmp_path / "rep.json"
+    code = main(["map-benchmark", str(tiny_idx), "--bits", "4,8", "--model", "all", "--epochs",
+                 "1", "--hidden", "8", "--seed", "5", "--repeat", "2", "--json", str(out),
+                 "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "lse 8 bits seed 6:" in printed and "LSE 8 bits - DCH 8 bits MAP@R per seed" in printed
+    result = json.loads(out.read_text())
+    assert len(result["results"]) == 2 * 4 * 2  # seeds x models x lengths
+    summary = result["seed_summary"]
+    runs = {(r["model"], r["bits"], r["seed"]): r for r in result["results"]}
+    dch4 = summary["models"]["dch 4 bits"]
+    assert dch4["seeds"] == [5, 6]
+    assert dch4["MAP@R"]["mean"] == pytest.approx((runs["dch", 4, 5]["map"]
+                                                   + runs["dch", 4, 6]["map"]) / 2)
+    paired = summary["paired"]["dch 4 bits"]
+    assert paired["reference"] == "lse 4 bits" and paired["metric"] == "MAP@R"
+    assert paired["mean_difference"] == pytest.approx(np.mean(
+        [runs["lse", 4, s]["map"] - runs["dch", 4, s]["map"] for s in (5, 6)]))
+    assert set(summary["paired"]) == {f"{m} {b} bits" for m in ("cos", "dch", "dhn") for b in (4, 8)}
+
+
 def write_xc(path, X, Y):
     lines = [f"{len(X)} {X.shape[1]} {Y.shape[1]}"]
     for x, y in zip(X, Y):
@@ -148,7 +171,8 @@ def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, 
 
 
 def test_seed_summary_by_hand():
-    from lse.label_benchmark import format_seed_summary, summarize_seeds
+    from lse.benchmarking import format_seed_summary, summarize_seeds
+    from lse.label_benchmark import SEED_METRICS
 
     def run(model, seed, hashed, dense, candidates):
         return {"model": model, "seed": seed, "hashed": {"all": {"P@1": hashed}},
@@ -158,7 +182,7 @@ def test_seed_summary_by_hand():
     results = [run("lse", 0, 0.5, 0.6, 10.0), run("dch", 0, 0.4, 0.7, 30.0),
                run("lse", 1, 0.7, 0.8, 20.0), run("dch", 1, 0.9, 0.9, 50.0),
                run("cos", 1, 0.1, 0.2, 1.0)]  # cos on one shared seed only: no paired row
-    summary = summarize_seeds(results)
+    summary = summarize_seeds(results, SEED_METRICS)
     lse = summary["models"]["lse"]
     assert lse["seeds"] == [0, 1]
     assert lse["hashed_P@1"] == pytest.approx({"mean": 0.6, "std": 0.1})
@@ -170,7 +194,7 @@ def test_seed_summary_by_hand():
     assert name == "dch" and dch["seeds"] == [0, 1] and dch["reference_ahead"] == 1
     assert dch["mean_difference"] == pytest.approx(-0.05)
     assert dch["std_error"] == pytest.approx(0.15)
-    text = format_seed_summary(summary)
+    text = format_seed_summary(summary, SEED_METRICS)
     assert "LSE - DCH hashed P@1 per seed: -0.0500 +- 0.1500" in text
     assert "LSE ahead on 1 of 2 seeds" in text
 

@@ -49,9 +49,9 @@ def run(args) -> int:
     quiet_tensorflow()
     from ..datasets import read_xc
     from ..errors import LSEError
-    from ..label_benchmark import (MODELS, LabelBenchmarkConfig, format_seed_summary,
-                                   format_table, run_label_trial, run_linear_reference,
-                                   summarize_seeds)
+    from ..benchmarking import format_seed_summary, summarize_seeds
+    from ..label_benchmark import (MODELS, SEED_METRICS, LabelBenchmarkConfig, format_table,
+                                   run_label_trial, run_linear_reference)
 
     check_training_arguments(args)
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
@@ -92,8 +92,9 @@ def run(args) -> int:
         print(f"linear one-vs-rest: P@1 {linear['dense']['all']['P@1']:.4f} "
               f"({linear['train_seconds']:.0f} s training)", flush=True)
     print()
-    summary = summarize_seeds(results) if args.repeat > 1 else None
-    print(format_table(results, linear) if summary is None else format_seed_summary(summary))
+    summary = summarize_seeds(results, SEED_METRICS) if args.repeat > 1 else None
+    print(format_table(results, linear) if summary is None
+          else format_seed_summary(summary, SEED_METRICS))
     if args.json:
         write_json(args.json, {"train": str(args.train), "test": str(test.path),
                                "config": {k: (list(v) if isinstance(v, tuple) else v)

@@ -27,6 +27,10 @@ def register(sub) -> None:
     p.add_argument("--queries", type=positive_int,
                    help="use only the first N test images as queries (None: all of them)")
     p.add_argument("--R", type=positive_int, help="MAP@R cut-off (None: the whole database)")
+    p.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                   help="train every model and code length with seeds SEED .. SEED+N-1 and print "
+                        "mean +- std over them and each model's per-seed MAP@R difference to "
+                        "LSE at the same length; the per-seed results go to --json")
     p.set_defaults(func=run)
 
 
@@ -34,7 +38,9 @@ def run(args) -> int:
     quiet_tensorflow()
     from ..datasets import load_idx_dataset
     from ..errors import LSEError
-    from ..image_benchmark import MODELS, MapBenchmarkConfig, format_table, run_map_trial
+    from ..benchmarking import format_seed_summary, summarize_seeds
+    from ..image_benchmark import (MODELS, SEED_METRICS, MapBenchmarkConfig, by_model_and_bits,
+                                   format_table, run_map_trial)
 
     check_training_arguments(args)
     data = load_idx_dataset(args.data_dir)
@@ -49,16 +55,22 @@ def run(args) -> int:
     print(f"{args.data_dir}: {len(train_x)} train (database) / {len(test_x)} test (queries) "
           f"items, {train_x.shape[1]} features, {len(set(data.train_labels))} classes", flush=True)
     results = []
-    for model in models:
-        for bits in args.bits:
+    for seed in range(args.seed, args.seed + args.repeat):
+        for model, bits in ((model, bits) for model in models for bits in args.bits):
             r = run_map_trial(model, bits, train_x, data.train_labels, test_x, data.test_labels,
-                              config, seed=args.seed, progress=not args.quiet)
-            print(f"{model} {bits} bits: MAP@R {r['map']:.4f}, radius-2 precision "
+                              config, seed=seed, progress=not args.quiet)
+            run_name = f"{model} {bits} bits" + (f" seed {seed}" if args.repeat > 1 else "")
+            print(f"{run_name}: MAP@R {r['map']:.4f}, radius-2 precision "
                   f"{r['precision_r']:.4f} recall {r['recall_r']:.4f} "
                   f"({r['train_seconds']:.0f} s training, {r['seconds']:.0f} s total)", flush=True)
             results.append(r)
     print()
-    print(format_table(results, args.bits, config.radius))
+    summary = None
+    if args.repeat > 1:
+        summary = summarize_seeds(results, SEED_METRICS, group=by_model_and_bits)
+        print(format_seed_summary(summary, SEED_METRICS))
+    else:
+        print(format_table(results, args.bits, config.radius))
     if args.json:
         write_json(args.json, {"data_dir": str(args.data_dir), "files": data.files,
                                "protocol": "queries = test split, database = training split, "
@@ -66,6 +78,6 @@ def run(args) -> int:
                                            "database order), R = database size unless --R",
                                "config": {k: (list(v) if isinstance(v, tuple) else v)
                                           for k, v in vars(config).items()},
-                               "results": results})
+                               "results": results, "seed_summary": summary})
         print(f"wrote {args.json}")
     return 0
