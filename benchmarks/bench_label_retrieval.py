@@ -1,6 +1,8 @@
 """Throughput of hashed top-k label retrieval vs dense scoring of every label, by label count.
 
     python benchmarks/bench_label_retrieval.py [--queries 2000] [--labels 1000,10000,100000]
+    python benchmarks/bench_label_retrieval.py --crossover
+
 
 Synthetic but shaped like a trained LSE model: labels come in clusters of ~10 that share a
 sign code (tanh-like embeddings = a cluster centre of +-1 coordinates plus small noise), and
@@ -8,6 +10,11 @@ each query sits near one cluster centre, so an exact-collision lookup returns ~1
 Both methods get the same query embeddings (the instance tower's cost is the same for both and
 is left out) and return the top 5 by cosine. Prints queries per second and the speed ratio;
 the machine may be shared, so compare the ratios.
+
+``--crossover`` times the two ways :func:`lse.label_retrieval.rank_candidates` can rank: by
+group of queries sharing a candidate set, or every (query, candidate) pair at once, for 20,000
+queries with 10 or 100 candidates each and 1 to 32 queries per candidate set; it prints the cost
+per group and per pair, whose ratio sets ``PAIRS_PER_GROUP``.
 """
 from __future__ import annotations
 
@@ -16,6 +23,9 @@ import time
 
 import numpy as np
 
+import scipy.sparse as sp
+
+from lse import label_retrieval
 from lse.label_retrieval import HashedRetriever, dense_topk
 
 
@@ -34,12 +44,37 @@ def best(fn, repeats: int = 3) -> tuple[object, float]:
     return out, seconds
 
 
+def crossover(n_queries: int = 20000, n_items: int = 10000, dim: int = 32) -> None:
+    rng = np.random.default_rng(0)
+    q = label_retrieval.unit_embeddings(rng.standard_normal((n_queries, dim)))
+    v = label_retrieval.unit_embeddings(rng.standard_normal((n_items, dim)))
+    print(f"{'cand.':>6}{'q/set':>7}{'pairs/set':>11}{'by group ms':>13}{'pairs ms':>10}"
+          f"{'us/group':>10}{'us/pair':>9}")
+    for m in (10, 100):
+        for per in (1, 4, 16, 32):
+            sets = np.sort(rng.random((n_queries // per, n_items)).argpartition(m, 1)[:, :m], 1)
+            indices = np.repeat(sets, per, axis=0).ravel()
+            cand = sp.csr_matrix((np.ones(len(indices), bool), indices,
+                                  np.arange(len(indices) // m + 1) * m),
+                                 shape=(len(indices) // m, n_items))
+            rows, starts = label_retrieval._identical_rows(cand)
+            qq = q[:cand.shape[0]]
+            _, t_group = best(lambda: label_retrieval._rank_by_group(cand, qq, v, 5, rows, starts))
+            _, t_pairs = best(lambda: label_retrieval._rank_pairs(cand, qq, v, 5, 1 << 20))
+            print(f"{m:>6}{per:>7}{m * per:>11}{t_group * 1e3:>13.1f}{t_pairs * 1e3:>10.1f}"
+                  f"{t_group / len(starts) * 1e6:>10.0f}{t_pairs / cand.nnz * 1e6:>9.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--labels", default="1000,10000,100000")
     parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument("--crossover", action="store_true",
+                        help="time ranking by group vs pair by pair instead")
     args = parser.parse_args()
+    if args.crossover:
+        return crossover(dim=args.dim)
     rng = np.random.default_rng(0)
     print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}{'cand/query':>12}"
           f"{'top-1 agree':>13}")

@@ -49,49 +49,140 @@ def _scores(q: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.einsum("qld,nmd->qnlm", q, v).max(axis=(2, 3))
 
 
+SCORES_PER_CHUNK = 1 << 22
+"""Scores held at once when ranking densely (16 MB of float32): bounds memory, not speed."""
+
+
 def dense_topk(queries, items, k: int, chunk: int | None = None) -> np.ndarray:
     """(nq, k) ids of the k items of highest max-cosine per query, best first (ties: lower id).
 
     Scores every item: O(nq x n_items) work, the exhaustive reference for hashed retrieval.
-    ``chunk`` queries are scored at a time (default: about 4M scores per chunk).
+    ``chunk`` queries are scored at a time (default: about ``SCORES_PER_CHUNK`` scores).
     """
     q, v = _check_pair(queries, items)
+    k = _check_k(k)
+    chunk = chunk or max(1, SCORES_PER_CHUNK // v.shape[0])
+    out = np.full((len(q), k), -1, np.int64)
+    for lo in range(0, len(q), chunk):
+        out[lo:lo + chunk] = _top_columns(_scores(q[lo:lo + chunk], v), k)
+    return out
+
+
+def _check_k(k) -> int:
     k = int(k)
     if k < 1:
         raise LSEError(f"k must be positive, got {k}")
-    n = v.shape[0]
-    chunk = chunk or max(1, (1 << 22) // n)
+    return k
+
+
+def _top_columns(s: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) columns of the k highest scores per row of ``s``, best first, ties to the lower
+    column; -1 pads when ``s`` has fewer than k columns."""
+    n = s.shape[1]
     kk = min(k, n)
-    out = np.full((len(q), k), -1, np.int64)
-    for lo in range(0, len(q), chunk):
-        s = _scores(q[lo:lo + chunk], v)
-        if kk < n:  # partial selection, then an exact stable order of the k survivors
-            part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
-            # argpartition may cut a tie at the k-th score arbitrarily: add back tied ids
-            kth = np.take_along_axis(s, part, 1).min(1, keepdims=True)
-            cand = s >= kth
-            rows, cols = np.nonzero(cand)
-            order = np.lexsort((cols, -s[rows, cols], rows))
-            rows, cols = rows[order], cols[order]
-            starts = np.searchsorted(rows, np.arange(len(s)))
-            rank = np.arange(len(rows)) - starts[rows]
-            keep = rank < kk
-            out[lo + rows[keep], rank[keep]] = cols[keep]
-        else:
-            out[lo:lo + len(s), :kk] = np.argsort(-s, axis=1, kind="stable")
+    out = np.full((len(s), k), -1, np.int64)
+    if kk == 0:
+        return out
+    if kk < n:  # partial selection, then an exact stable order of the k survivors
+        part = np.argpartition(-s, kk - 1, axis=1)[:, :kk]
+        # argpartition may cut a tie at the k-th score arbitrarily: add back tied columns
+        kth = np.take_along_axis(s, part, 1).min(1, keepdims=True)
+        rows, cols = np.nonzero(s >= kth)
+        order = np.lexsort((cols, -s[rows, cols], rows))
+        rows, cols = rows[order], cols[order]
+        rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(len(s)))[rows]
+        keep = rank < kk
+        out[rows[keep], rank[keep]] = cols[keep]
+    else:
+        out[:, :kk] = np.argsort(-s, axis=1, kind="stable")
     return out
 
 
 def rank_candidates(candidates, queries, items, k: int, chunk: int = 1 << 20) -> np.ndarray:
     """(nq, k) top-k ids among each query's candidates (row q of the CSR ``candidates``), by
-    max-cosine of the embeddings, ties to the lower id; -1 pads rows with fewer than k."""
+    max-cosine of the embeddings, ties to the lower id; -1 pads rows with fewer than k.
+
+    Why two paths: an exact-collision lookup gives every query of a bucket the *same* candidate
+    set, and buckets are few (a 1,000-label index has a few hundred); ranking a bucket's queries
+    together is one matrix product and one top-k selection, which makes hashed retrieval cheaper
+    than scoring every label (:func:`dense_topk`) instead of several times dearer. Queries whose
+    candidate rows are identical are grouped (:func:`_identical_rows`); when groups are too many
+    for a loop over them to pay off, every (query, candidate) pair is scored and sorted at once.
+    """
     q, v = _check_pair(queries, items)
-    k = int(k)
-    if k < 1:
-        raise LSEError(f"k must be positive, got {k}")
+    k = _check_k(k)
     cand = sp.csr_matrix(candidates)
     if cand.shape != (len(q), len(v)):
         raise LSEError(f"candidates have shape {cand.shape}; expected ({len(q)}, {len(v)})")
+    if not cand.has_sorted_indices:
+        cand = cand.sorted_indices()
+    groups = _identical_rows(cand)
+    if groups is not None and len(groups[1]) * PAIRS_PER_GROUP <= cand.nnz:
+        return _rank_by_group(cand, q, v, k, *groups)
+    return _rank_pairs(cand, q, v, k, chunk)
+
+
+PAIRS_PER_GROUP = 128
+"""Rank by group when there are at least this many (query, candidate) pairs per group: a group
+costs 35-90 microseconds of numpy calls, a pair of the one-shot path 0.25-0.45 of gathering and
+sorting, so they break even between about 80 and 200 pairs per group (``python
+benchmarks/bench_label_retrieval.py --crossover``)."""
+
+
+def _identical_rows(cand: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray] | None:
+    """Queries grouped by identical candidate rows: (rows ordered group by group, start of each
+    group in that order), empty rows left out; None if there is no non-empty row, or if two
+    different rows share a fingerprint.
+
+    Each row is fingerprinted by its length and a sum of random 64-bit words of its columns
+    (sort instead of ``np.unique``, which is slow on many keys); every row is then compared
+    with its group's first row, so a fingerprint collision can never merge different
+    candidate sets (the caller then ranks pair by pair)."""
+    lengths = np.diff(cand.indptr)
+    rows = np.flatnonzero(lengths)
+    if not len(rows):
+        return None
+    words = _column_words(cand.shape[1])
+    fingerprint = np.add.reduceat(words[cand.indices], cand.indptr[rows])  # wraps mod 2^64
+    order = np.lexsort((fingerprint, lengths[rows]))
+    rows, fingerprint = rows[order], fingerprint[order]
+    new = np.r_[True, (fingerprint[1:] != fingerprint[:-1])
+                | (lengths[rows[1:]] != lengths[rows[:-1]])]
+    leader = rows[np.flatnonzero(new)][np.cumsum(new) - 1]
+    # verify column by column against the group's first row
+    n = lengths[rows]
+    first = np.cumsum(n) - n
+    offset = np.arange(n.sum()) - np.repeat(first, n)
+    mine = cand.indices[np.repeat(cand.indptr[rows], n) + offset]
+    theirs = cand.indices[np.repeat(cand.indptr[leader], n) + offset]
+    if np.logical_or.reduceat(mine != theirs, first).any():
+        return None  # a fingerprint collision (odds about 2^-64 per pair of rows)
+    return rows, np.flatnonzero(new)
+
+
+def _column_words(n: int) -> np.ndarray:
+    """n fixed pseudo-random 64-bit words, one per column, for row fingerprints."""
+    return np.random.default_rng(0).integers(0, np.iinfo(np.int64).max, n,
+                                             dtype=np.int64).astype(np.uint64)
+
+
+def _rank_by_group(cand, q, v, k, rows, starts) -> np.ndarray:
+    """Top-k per group of queries sharing one candidate set: one product and selection each."""
+    out = np.full((len(q), k), -1, np.int64)
+    for lo, hi in zip(starts, np.r_[starts[1:], len(rows)]):
+        first = rows[lo]
+        items = cand.indices[cand.indptr[first]:cand.indptr[first + 1]]
+        vi = v[items]
+        step = max(1, SCORES_PER_CHUNK // len(items))
+        for a in range(lo, hi, step):
+            members = rows[a:min(a + step, hi)]
+            top = _top_columns(_scores(q[members], vi), k)
+            out[members] = np.where(top >= 0, items[np.maximum(top, 0)], -1)
+    return out
+
+
+def _rank_pairs(cand, q, v, k, chunk) -> np.ndarray:
+    """Top-k per query by scoring every (query, candidate) pair and sorting them at once."""
     rows = np.repeat(np.arange(len(q)), np.diff(cand.indptr))
     cols = cand.indices.astype(np.int64)
     scores = np.empty(len(cols), np.float32)

@@ -60,3 +60,51 @@ def test_multi_context_scores_use_max_cosine():
     labels = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.7, 0.7], [0.7, 0.7]]])  # (2, L=2, 2)
     query = np.array([[[0.0, 1.0], [0.0, 1.0]]])
     np.testing.assert_array_equal(dense_topk(query, labels, 2), [[0, 1]])  # max cos 1 vs 0.71
+
+
+def bucketed_retrieval(seed=0, n_labels=60, n_queries=400, dim=6):
+    """Labels and queries in few buckets, with duplicated label vectors (exact score ties)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.standard_normal((n_labels, dim))
+    labels[1::7] = labels[0::7][:len(labels[1::7])]  # exact ties inside buckets
+    queries = rng.standard_normal((n_queries, dim))
+    queries[:, 2:] = np.abs(queries[:, 2:])  # 2 free sign bits: at most 4 query buckets
+    retriever = HashedRetriever(labels)
+    found, _ = retriever.candidates(queries, max_radius=3)
+    return found, queries, retriever.items
+
+
+def test_ranking_by_group_equals_ranking_pair_by_pair(monkeypatch):
+    found, queries, labels = bucketed_retrieval()
+    assert found.nnz > 0 and len(np.unique(found.toarray(), axis=0)) < 10
+    import lse.label_retrieval as R
+    grouped = rank_candidates(found, queries, labels, 4)
+    monkeypatch.setattr(R, "PAIRS_PER_GROUP", 10 ** 9)  # force the pair-by-pair path
+    pairwise = rank_candidates(found, queries, labels, 4)
+    np.testing.assert_array_equal(grouped, pairwise)
+    monkeypatch.setattr(R, "PAIRS_PER_GROUP", 1)
+    monkeypatch.setattr(R, "SCORES_PER_CHUNK", 5)  # groups ranked a few queries at a time
+    np.testing.assert_array_equal(rank_candidates(found, queries, labels, 4), pairwise)
+    # and both equal dense ranking restricted to each query's candidates, by brute force
+    scores = queries @ labels[:, 0].T / np.linalg.norm(queries, axis=1, keepdims=True)
+    for i in range(0, len(queries), 37):
+        cand = found[i].indices
+        best = cand[np.argsort(-scores[i, cand], kind="stable")][:4]
+        np.testing.assert_array_equal(pairwise[i, :len(best)], best)
+
+
+def test_identical_candidate_rows_are_grouped_and_checked(monkeypatch):
+    import lse.label_retrieval as R
+    cand = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1], [1, 0, 0, 0],
+                                   [0, 0, 1, 0]], bool))
+    rows, starts = R._identical_rows(cand)
+    groups = sorted(sorted(g.tolist()) for g in np.split(rows, starts[1:]))
+    assert groups == [[0, 2], [3], [4]]  # the empty row 1 is in no group
+    assert R._identical_rows(sp.csr_matrix((3, 4), dtype=bool)) is None
+    # a fingerprint collision (all column words 0: rows 3 and 4 look alike) is caught
+    monkeypatch.setattr(R, "_column_words", lambda n: np.zeros(n, np.uint64))
+    assert R._identical_rows(cand) is None
+    monkeypatch.setattr(R, "PAIRS_PER_GROUP", 1)
+    queries = np.array([[1.0, 0.5], [0.0, 1.0], [0.3, 0.9], [1.0, 0.0], [1.0, 0.0]])
+    np.testing.assert_array_equal(rank_candidates(cand, queries, LABELS, 2),
+                                  [[1, 3], [-1, -1], [3, 1], [0, -1], [2, -1]])
