@@ -143,7 +143,8 @@ def _identical_rows(cand: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray] | None
     if not len(rows):
         return None
     words = _column_words(cand.shape[1])
-    fingerprint = np.add.reduceat(words[cand.indices], cand.indptr[rows])  # wraps mod 2^64
+    columns = cand.indices[:cand.indptr[-1]]
+    fingerprint = np.add.reduceat(words[columns], cand.indptr[rows])  # wraps mod 2^64
     order = np.lexsort((fingerprint, lengths[rows]))
     rows, fingerprint = rows[order], fingerprint[order]
     new = np.r_[True, (fingerprint[1:] != fingerprint[:-1])
