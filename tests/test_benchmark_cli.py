@@ -153,6 +153,21 @@ def test_label_benchmark_warmup_cosine_schedule():
     np.testing.assert_allclose([float(plain(0)), float(plain(50))], [0.03, 0.015], atol=1e-6)
 
 
+def test_label_benchmark_k_follows_the_code_length():
+    from lse.label_benchmark import LabelBenchmarkConfig
+
+    def k(model, bits, **overrides):
+        return LabelBenchmarkConfig(dim=bits, overrides=overrides).model_params(model)["k"]
+
+    assert [k("lse", b) for b in (16, 32, 64)] == [16.0, 20.0, 32.0]
+    assert [k("dch", b) for b in (16, 32, 64)] == [14.0, 14.0, 10.0]
+    assert (k("lse", 8), k("lse", 48), k("lse", 50), k("dch", 128)) == (16.0, 20.0, 32.0, 10.0)
+    assert k("cos", 64) == k("cos", 32) == 16.0  # not re-validated: one K at every length
+    assert k("lse", 64, k=7.0) == 7.0  # --k still wins
+    params = LabelBenchmarkConfig(dim=64).model_params("lse")
+    assert params["beta"] == 4.0 and params["hard"] == 512  # only K moves
+
+
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
 @pytest.mark.parametrize("option, value, text", [("--warmup", "1", "--warmup must be in [0, 1)"),
                                                  ("--clipnorm", "-1", "--clipnorm must be >= 0"),

@@ -23,8 +23,8 @@ def register(sub) -> None:
                    help="XC-format test file (omit it with --validation)")
     add_training_arguments(p, 20, "passes over the (instance, label) positives", None, 0.1, 1.0)
     p.add_argument("--bits", type=positive_int, default=32,
-                   help="code length (the models' K were validated at 32 bits; at 64 bits "
-                        "validation preferred --k 32 for LSE and --k 10 for DCH)")
+                   help="code length; LSE's and DCH's K follow it (validated at 16, 32 and 64 "
+                        "bits: LSE 16 / 20 / 32, DCH 14 / 14 / 10; the nearest otherwise)")
     p.add_argument("--contexts", type=positive_int, default=1, metavar="L",
                    help="embeddings (and codes) per document and per label, scored by their "
                         "max-cosine; a document's candidates are the union of its L buckets")
