@@ -111,7 +111,8 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert r["hashed"]["all"]["P@1"] > 0.4
     assert r["throughput"]["hashed_queries_per_second"] > 0
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
-                           "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03}
+                           "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03,
+                           "hidden": [16], "dropout": 0.3}  # no --dropout: LSE's tuned rate
 
 
 def test_label_benchmark_validation_split_never_reads_the_test_file(tmp_path, capsys):
@@ -166,6 +167,7 @@ def test_label_benchmark_k_follows_the_code_length():
     assert k("lse", 64, k=7.0) == 7.0  # --k still wins
     params = LabelBenchmarkConfig(dim=64).model_params("lse")
     assert params["beta"] == 4.0 and params["hard"] == 512  # only K moves
+    assert params["hidden"] == (1024,) and params["dropout"] == 0.3
 
 
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
@@ -173,6 +175,7 @@ def test_label_benchmark_k_follows_the_code_length():
                                                  ("--clipnorm", "-1", "--clipnorm must be >= 0"),
                                                  ("--learning-rate", "0", "must be > 0"),
                                                  ("--k", "0", "--k must be > 0"),
+                                                 ("--dropout", "1", "--dropout must be in [0, 1)"),
                                                  ("--beta", "-2", "--beta must be >= 0"),
                                                  ("--quantization-weight", "-1",
                                                   "--quantization-weight must be >= 0")])

@@ -19,15 +19,25 @@ def int_list(text: str) -> list[int]:
 
 
 def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float | None,
-                           warmup: float, clipnorm: float) -> None:
-    """Options shared by the benchmark commands: models, training length and settings, output."""
+                           warmup: float, clipnorm: float, hidden: list | None = None,
+                           dropout: float | None = None) -> None:
+    """Options shared by the benchmark commands: models, training length and settings, output.
+
+    A default of None (``learning_rate``, ``hidden``, ``dropout``) means each model's tuned
+    value, filled in by the benchmark from its per-model table."""
     p.add_argument("--model", default="all", choices=["lse", "cos", "dch", "dhn", "all"],
                    help="hashing model, or all four")
     p.add_argument("--epochs", type=positive_int, default=epochs, help=epochs_help)
-    p.add_argument("--hidden", type=int_list, default=[512], help="hidden layer widths")
+    tuned = "; None: each model's tuned value"
+    p.add_argument("--hidden", type=int_list, default=hidden,
+                   help="hidden layer widths of the tower, e.g. 1024 or 512,512"
+                        + ("" if hidden else tuned))
+    p.add_argument("--dropout", type=float, default=dropout,
+                   help="rate of the dropout mask shared by both halves of a pair"
+                        + ("" if dropout is not None else tuned))
     p.add_argument("--learning-rate", type=float, default=learning_rate,
                    help="Adam's peak rate (after the warm-up; cosine decay to 0)"
-                        + ("" if learning_rate else "; None: each model's tuned value"))
+                        + ("" if learning_rate else tuned))
     p.add_argument("--warmup", type=float, default=warmup,
                    help="fraction of the steps with a linear learning-rate warm-up from 0")
     p.add_argument("--clipnorm", type=float, default=clipnorm,
@@ -52,6 +62,8 @@ def check_training_arguments(args) -> None:
         raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
     if args.clipnorm < 0:
         raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
+    if args.dropout is not None and not 0 <= args.dropout < 1:
+        raise LSEError(f"--dropout must be in [0, 1) (got {args.dropout})")
     if args.k is not None and not args.k > 0:
         raise LSEError(f"--k must be > 0 (got {args.k})")
     for option in ("beta", "quantization_weight"):
@@ -63,5 +75,6 @@ def check_training_arguments(args) -> None:
 def model_overrides(args, *names) -> dict:
     """The per-model settings given on the command line (``--k`` ...), for ``select_params``."""
     given = ("k", "beta", "beta_on", "quantization", "quantization_weight") + names
-    return {name: getattr(args, name) for name in given
-            if getattr(args, name) is not None}
+    values = {name: getattr(args, name) for name in given}
+    return {name: tuple(value) if isinstance(value, list) else value
+            for name, value in values.items() if value is not None}

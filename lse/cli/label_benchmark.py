@@ -70,9 +70,10 @@ def run(args) -> int:
         raise LSEError(f"{args.train} has {train.X.shape[1]} features / {train.Y.shape[1]} labels "
                        f"but {args.test} has {test.X.shape[1]} / {test.Y.shape[1]}")
     config = LabelBenchmarkConfig(dim=args.bits, contexts=args.contexts, epochs=args.epochs,
-                                  hidden=tuple(args.hidden), warmup=args.warmup, clipnorm=args.clipnorm or None,
+                                  warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
-                                  overrides=model_overrides(args, "hard", "learning_rate"))
+                                  overrides=model_overrides(args, "hard", "learning_rate",
+                                                            "hidden", "dropout"))
     n, f, l = train.shape
     evaluated = "test" if args.validation is None else "held-out validation"
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",

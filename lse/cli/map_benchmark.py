@@ -23,7 +23,7 @@ def register(sub) -> None:
     p.add_argument("--bits", type=int_list, default=[16, 32, 48, 64],
                    help="comma-separated code lengths")
     add_training_arguments(p, 3, "passes over the training images (each is the left of one "
-                           "positive)", 0.01, 0.1, 1.0)
+                           "positive)", 0.01, 0.1, 1.0, hidden=[512], dropout=0.1)
     p.add_argument("--queries", type=positive_int,
                    help="use only the first N test images as queries (None: all of them)")
     p.add_argument("--R", type=positive_int, help="MAP@R cut-off (None: the whole database)")
@@ -44,7 +44,7 @@ def run(args) -> int:
 
     check_training_arguments(args)
     data = load_idx_dataset(args.data_dir)
-    config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden),
+    config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden), dropout=args.dropout,
                                 learning_rate=args.learning_rate, warmup=args.warmup,
                                 clipnorm=args.clipnorm or None, R=args.R,
                                 queries=args.queries, overrides=model_overrides(args))
