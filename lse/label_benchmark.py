@@ -20,9 +20,9 @@ timed separately), best of five repetitions (the machine may be shared: compare 
 absolute rates).
 
 :data:`MODEL_PARAMS` (K, beta and where it applies, the quantization loss and lambda, hard
-negatives per batch, Adam's peak rate, the instance tower) were chosen per model on seeded 80 / 20 validation splits
-of the Bibtex *and* Delicious training files (``lse label-benchmark TRAIN --validation 0.2``),
-never on a test file: the setting with the best mean exact-collision P@1 over both splits and 3
+negatives per batch, Adam's peak rate, the instance tower) were chosen per model on seeded
+80 / 20 validation splits of the Bibtex *and* Delicious training files (``lse label-benchmark
+TRAIN --validation 0.2``), never on a test file: the setting with the best mean exact-collision P@1 over both splits and 3
 seeds (every run in ``examples/results/xc_labels/validation.jsonl``; the search was redone for
 LSE and DCH after the loss stopped dropping the gradient of positives with p < 1e-6, see
 :meth:`lse.similarities.Similarity.log_probabilities`). The rest of the optimisation is the
