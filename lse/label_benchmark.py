@@ -22,9 +22,9 @@ absolute rates).
 :data:`MODEL_PARAMS` (K, beta and where it applies, the quantization loss and lambda, hard
 negatives per batch, Adam's peak rate, the instance tower) were chosen per model on seeded
 80 / 20 validation splits of the Bibtex *and* Delicious training files (``lse label-benchmark
-TRAIN --validation 0.2``), never on a test file: the setting with the best mean exact-collision P@1 over both splits and 3
-seeds (every run in ``examples/results/xc_labels/validation.jsonl``; the search was redone for
-LSE and DCH after the loss stopped dropping the gradient of positives with p < 1e-6, see
+TRAIN --validation 0.2``), never on a test file: the setting with the best mean exact-collision
+P@1 over both splits and 3 seeds (every run in ``examples/results/xc_labels/validation.jsonl``;
+the search was redone for LSE and DCH after the loss stopped dropping the gradient of positives with p < 1e-6, see
 :meth:`lse.similarities.Similarity.log_probabilities`). The rest of the optimisation is the
 same for every model, chosen on the Bibtex split: a linear warm-up over the first 10% of the
 steps, cosine decay, and each variable's gradient clipped to norm 1 (seed spread of the dense

@@ -44,9 +44,9 @@ def run(args) -> int:
 
     check_training_arguments(args)
     data = load_idx_dataset(args.data_dir)
-    config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden), dropout=args.dropout,
-                                learning_rate=args.learning_rate, warmup=args.warmup,
-                                clipnorm=args.clipnorm or None, R=args.R,
+    config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden),
+                                dropout=args.dropout, learning_rate=args.learning_rate,
+                                warmup=args.warmup, clipnorm=args.clipnorm or None, R=args.R,
                                 queries=args.queries, overrides=model_overrides(args))
     train_x, test_x = data.features("train"), data.features("test")
     if args.R is not None and args.R > len(train_x):
