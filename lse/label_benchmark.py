@@ -8,7 +8,9 @@ test instance two ways with the *same* embeddings:
 - **hashed**: the labels whose code equals the instance's (exact collision; optional radius
   fallback), ranked by the dense score (:class:`lse.label_retrieval.HashedRetriever`);
 - **dense**: every label scored by the same model (:func:`lse.label_retrieval.dense_topk`), the
-  quality ceiling of hashing with that model.
+  quality ceiling of hashing with that model;
+- **by radius**: hashed P@1 and mean candidates at each Hamming radius of ``curve_radii`` alone
+  (:func:`radius_curve`), to compare models at equal candidate counts.
 
 Beside them, a one-vs-rest logistic regression (scikit-learn, liblinear, C = 4 chosen on the
 Bibtex validation split) on the same features, the usual linear baseline of the XC literature.
@@ -91,6 +93,7 @@ class LabelBenchmarkConfig:
     ks: tuple = (1, 3, 5)
     radius: int = 0
     max_radius: int | None = None
+    curve_radii: tuple = (0, 1, 2)
     linear_c: float = 4.0
     overrides: dict = field(default_factory=dict)
 
@@ -176,6 +179,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
         return rank_candidates(found, queries, labels, k_max), found, used
 
     (top_hashed, found, used), hashed_seconds = best_time(hashed)
+    by_radius = radius_curve(retriever, queries, labels, test.Y, config.curve_radii, k_max)
     top_dense, dense_seconds = best_time(lambda: dense_topk(queries, labels, k_max))
     counts = np.asarray(train.Y.sum(axis=0)).ravel()
     n_train, n_test = X_train.shape[0], X_test.shape[0]
@@ -194,6 +198,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
             "queries_per_radius": {int(r): int(c) for r, c in zip(*np.unique(used, return_counts=True))},
             "label_buckets": index_stats["n_buckets"], "labels": n_labels,
             "codes_per_label": index_stats["codes_per_item"],
+            "by_radius": by_radius,
         },
         "throughput": {
             "hashed_queries_per_second": n_test / hashed_seconds,
@@ -203,6 +208,29 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
         },
         "train_seconds": trained - start, "seconds": time.perf_counter() - start,
     }
+
+
+def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict]:
+    """Hashed retrieval at each Hamming radius alone (no fallback): mean candidates, the share
+    of queries with none, P@1 and P@k of the candidates ranked by the dense score.
+
+    Why: a model's exact-collision P@1 rises with how many labels its codes let through (a model
+    whose labels share a few buckets scores near its dense ceiling while hashing little), so
+    models are compared fairly only at equal candidate counts; this curve gives each model's
+    trade-off to read them off.
+    """
+    from .label_retrieval import rank_candidates
+    from .metrics import precision_at_k
+
+    out = []
+    for radius in radii:
+        found, _ = retriever.candidates(queries, radius)
+        top = rank_candidates(found, queries, labels, k)
+        candidates = np.diff(found.indptr)
+        out.append({"radius": int(radius), "mean_candidates": float(candidates.mean()),
+                    "queries_with_no_candidate": float(np.mean(candidates == 0)),
+                    "P@1": precision_at_k(top, Y_test, 1), f"P@{k}": precision_at_k(top, Y_test, k)})
+    return out
 
 
 def run_linear_reference(train, test, config: LabelBenchmarkConfig) -> dict:
@@ -261,7 +289,20 @@ def format_table(results: list[dict], linear: dict | None = None,
     if linear is not None:
         lines.append(f"{'linear one-vs-rest':<22}{'':>8}{'':>8}{'':>8}{'':>12}"
                      f"{linear['throughput']['queries_per_second']:>12,.0f}")
-    return "\n".join(lines)
+    return "\n".join(lines + _radius_lines(results))
+
+
+def _radius_lines(results: list[dict]) -> list[str]:
+    """Hashed P@1 (mean candidates) at each radius of the curve, one row per model."""
+    radii = [c["radius"] for c in results[0]["retrieval"]["by_radius"]] if results else []
+    if not radii:
+        return []
+    head = f"{'P@1 (candidates)':<22}" + "".join(f"{f'radius {r}':>16}" for r in radii)
+    lines = ["", head, "-" * len(head)]
+    for r in results:
+        cells = (f"{c['P@1']:.3f} ({c['mean_candidates']:.0f})" for c in r["retrieval"]["by_radius"])
+        lines.append(f"{r['model'].upper():<22}" + "".join(f"{cell:>16}" for cell in cells))
+    return lines
 
 
 SEED_METRICS = [

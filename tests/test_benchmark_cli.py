@@ -109,6 +109,12 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     used = r["retrieval"]["queries_per_radius"]  # radius 0, then the fallback to radius 1
     assert set(used) <= {"0", "1"} and sum(used.values()) == 40 and used["0"] > 20
     assert r["hashed"]["all"]["P@1"] > 0.4
+    curve = r["retrieval"]["by_radius"]  # each radius alone: radius 0 is the lookup before fallback
+    assert [c["radius"] for c in curve] == [0, 1, 2]
+    assert curve[0]["queries_with_no_candidate"] == used.get("1", 0) / 40
+    assert [c["mean_candidates"] for c in curve] == sorted(c["mean_candidates"] for c in curve)
+    assert curve[2]["P@1"] >= 0.85 * r["dense"]["all"]["P@1"]
+    assert "P@1 (candidates)" in printed and "radius 2" in printed
     assert r["throughput"]["hashed_queries_per_second"] > 0
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
                            "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03,
@@ -168,6 +174,32 @@ def test_label_benchmark_k_follows_the_code_length():
     params = LabelBenchmarkConfig(dim=64).model_params("lse")
     assert params["beta"] == 4.0 and params["hard"] == 512  # only K moves
     assert params["hidden"] == (1024,) and params["dropout"] == 0.3
+
+
+def test_radius_curve_by_hand():
+    """4-bit codes: label 0 = 0000, label 1 = 0001 (distance 1), label 2 = 0111 (distance 3).
+    The query's code is 0000 but its cosine is highest with label 1, its one relevant label."""
+    import scipy.sparse as sp
+
+    from lse.label_benchmark import radius_curve
+    from lse.label_retrieval import HashedRetriever
+
+    labels = np.array([[-1, -1, -1, -3], [-1, -1, -1, 0.1], [-1, 1, 1, 1]])[:, None, :]
+    query = np.array([[-1, -1, -1, -0.01]])[:, None, :]  # cosine 0.998 with label 1, 0.505 with 0
+    curve = radius_curve(HashedRetriever(labels), query, labels, sp.csr_matrix([[0, 1, 0]]),
+                         (0, 1, 3), k=2)
+    assert [c["mean_candidates"] for c in curve] == [1.0, 2.0, 3.0]
+    assert [c["P@1"] for c in curve] == [0.0, 1.0, 1.0]  # label 1 comes in at radius 1
+    assert [c["P@2"] for c in curve] == [0.0, 0.5, 0.5]
+    assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
+
+
+def test_label_benchmark_rejects_negative_curve_radii(tmp_path, capsys):
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 1\n0 0:1\n")
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error
+        main(["label-benchmark", str(data), str(data), "--curve-radii", "0,-1"])
+    assert exc.value.code == 2 and "expected integers >= 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])

@@ -8,14 +8,21 @@ from ..errors import LSEError
 from .common import positive_int
 
 
-def int_list(text: str) -> list[int]:
+def int_list(text: str, minimum: int = 1) -> list[int]:
+    """Comma-separated integers >= ``minimum`` (an argparse ``type``)."""
+    what = "positive integers" if minimum == 1 else f"integers >= {minimum}"
     try:
-        bits = [int(b) for b in text.split(",") if b.strip()]
+        values = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {text!r}") from None
-    if not bits or min(bits) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return bits
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+    if not values or min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+    return values
+
+
+def radius_list(text: str) -> list[int]:
+    """Comma-separated Hamming radii (integers >= 0)."""
+    return int_list(text, minimum=0)
 
 
 def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: float | None,

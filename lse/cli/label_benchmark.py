@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from .common import positive_int, quiet_tensorflow, write_json
-from .benchmark_options import add_training_arguments, check_training_arguments, model_overrides
+from .benchmark_options import (add_training_arguments, check_training_arguments, model_overrides,
+                                radius_list)
 
 
 def register(sub) -> None:
@@ -34,6 +35,10 @@ def register(sub) -> None:
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
     p.add_argument("--max-radius", type=int,
                    help="fall back up to this radius for items with no candidate label")
+    p.add_argument("--curve-radii", type=radius_list, default=[0, 1, 2], metavar="R,R,...",
+                   help="also report hashed P@1 and mean candidates at each of these radii "
+                        "alone: each model's quality / candidates trade-off, to compare models "
+                        "at equal candidate counts")
     p.add_argument("--validation", type=float, metavar="FRACTION",
                    help="evaluate on a seeded random FRACTION of TRAIN held out (split seed "
                         "--split-seed), trained on the rest, instead of on TEST: for choosing "
@@ -72,6 +77,7 @@ def run(args) -> int:
     config = LabelBenchmarkConfig(dim=args.bits, contexts=args.contexts, epochs=args.epochs,
                                   warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
+                                  curve_radii=tuple(args.curve_radii),
                                   overrides=model_overrides(args, "hard", "learning_rate",
                                                             "hidden", "dropout"))
     n, f, l = train.shape
