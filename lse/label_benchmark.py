@@ -3,7 +3,7 @@
 For each hashing model (LSE, COS, DCH, DHN): train an :class:`lse.models.InstanceLabelHasher`
 (sparse bag-of-words rows, L2-normalised, through an MLP instance tower; a label-embedding
 table) on (instance, label) pairs (:class:`lse.features.LabelPairSampler`), then answer every
-test instance two ways with the *same* embeddings:
+test instance with the *same* embeddings:
 
 - **hashed**: the labels whose code equals the instance's (exact collision; optional radius
   fallback), ranked by the dense score (:class:`lse.label_retrieval.HashedRetriever`);
