@@ -10,7 +10,7 @@ test instance with the *same* embeddings:
 - **dense**: every label scored by the same model (:func:`lse.label_retrieval.dense_topk`), the
   quality ceiling of hashing with that model;
 - **by radius**: hashed P@1 and mean candidates at each Hamming radius of ``curve_radii`` alone
-  (:func:`radius_curve`), to compare models at equal candidate counts.
+  (:func:`radius_curve`), each model's quality / candidates trade-off.
 
 Beside them, a one-vs-rest logistic regression (scikit-learn, liblinear, C = 4 chosen on the
 Bibtex validation split) on the same features, the usual linear baseline of the XC literature.
@@ -216,8 +216,10 @@ def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict
 
     Why: a model's exact-collision P@1 rises with how many labels its codes let through (a model
     whose labels share a few buckets scores near its dense ceiling while hashing little), so
-    models are compared fairly only at equal candidate counts; this curve gives each model's
-    trade-off to read them off.
+    one P@1 per model hides how much lookup each pays for it. The curve shows each model's
+    quality / candidates trade-off: where two curves overlap they compare at equal candidate
+    counts, and a curve already flat at radius 0 says the gap to another model is in the dense
+    ranking, not in the hashing.
     """
     from .label_retrieval import rank_candidates
     from .metrics import precision_at_k

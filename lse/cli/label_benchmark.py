@@ -37,8 +37,8 @@ def register(sub) -> None:
                    help="fall back up to this radius for items with no candidate label")
     p.add_argument("--curve-radii", type=radius_list, default=[0, 1, 2], metavar="R,R,...",
                    help="also report hashed P@1 and mean candidates at each of these radii "
-                        "alone: each model's quality / candidates trade-off, to compare models "
-                        "at equal candidate counts")
+                        "alone: each model's quality / candidates trade-off (where two models' "
+                        "curves overlap, they compare at equal candidate counts)")
     p.add_argument("--validation", type=float, metavar="FRACTION",
                    help="evaluate on a seeded random FRACTION of TRAIN held out (split seed "
                         "--split-seed), trained on the rest, instead of on TEST: for choosing "
