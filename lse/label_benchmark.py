@@ -22,20 +22,20 @@ timed separately), best of five repetitions (the machine may be shared: compare 
 absolute rates).
 
 :data:`MODEL_PARAMS` (K, beta and where it applies, the quantization loss and lambda, hard
-negatives per batch, Adam's peak rate, the instance tower) were chosen per model on seeded
-80 / 20 validation splits of the Bibtex *and* Delicious training files (``lse label-benchmark
-TRAIN --validation 0.2``), never on a test file: the setting with the best mean exact-collision
-P@1 over both splits and 3 seeds (every run in ``examples/results/xc_labels/validation.jsonl``;
-the search was redone for LSE and DCH after the loss stopped dropping the gradient of positives with p < 1e-6, see
-:meth:`lse.similarities.Similarity.log_probabilities`). The rest of the optimisation is the
-same for every model, chosen on the Bibtex split: a linear warm-up over the first 10% of the
-steps, cosine decay, and each variable's gradient clipped to norm 1 (seed spread of the dense
-P@1 0.011 / 0.003 for LSE / DCH, vs 0.024 / 0.013 under plain cosine decay). The instance
-tower of LSE and DCH (one hidden layer of 1024 instead of 512, dropout 0.3 instead of 0.1) was
-chosen last, after their loss settings; COS and DHN keep 512 / 0.1. DHN never finds an
-exact collision at any tried setting, so its tie was broken by the dense P@1. These are the
-32-bit settings; LSE's and DCH's K were re-validated at 16 and 64 bits (:data:`K_BY_BITS`, with
-the 512 / 0.1 tower, and re-checked against the runner-up with the 1024 / 0.3 one: the same K win).
+negatives per batch, Adam's peak rate, the instance tower) were chosen per model on seeded 80 / 20
+validation splits of the Bibtex *and* Delicious training files (``lse label-benchmark TRAIN
+--validation 0.2``), never on a test file: the setting with the best mean exact-collision P@1 over
+both splits and 3 seeds (every run in ``examples/results/xc_labels/validation.jsonl``; the search
+was redone for LSE and DCH after the loss stopped dropping the gradient of positives with p < 1e-6,
+see :meth:`lse.similarities.Similarity.log_probabilities`). The rest of the optimisation is the
+same for every model, chosen on the Bibtex split: a linear warm-up over the first 10% of the steps,
+cosine decay, and each variable's gradient clipped to norm 1 (seed spread of the dense P@1 0.011 /
+0.003 for LSE / DCH, vs 0.024 / 0.013 under plain cosine decay). The instance tower of LSE and DCH
+(one hidden layer of 1024 instead of 512, dropout 0.3 instead of 0.1) was chosen last, after their
+loss settings; COS and DHN keep 512 / 0.1. DHN never finds an exact collision at any tried setting,
+so its tie was broken by the dense P@1. These are the 32-bit settings; LSE's and DCH's K were
+re-validated at 16 and 64 bits (:data:`K_BY_BITS`, with the 512 / 0.1 tower, and re-checked against
+the runner-up with the 1024 / 0.3 one: the same K win).
 """
 from __future__ import annotations
 
@@ -231,7 +231,8 @@ def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict
         candidates = np.diff(found.indptr)
         out.append({"radius": int(radius), "mean_candidates": float(candidates.mean()),
                     "queries_with_no_candidate": float(np.mean(candidates == 0)),
-                    "P@1": precision_at_k(top, Y_test, 1), f"P@{k}": precision_at_k(top, Y_test, k)})
+                    "P@1": precision_at_k(top, Y_test, 1),
+                    f"P@{k}": precision_at_k(top, Y_test, k)})
     return out
 
 
@@ -302,7 +303,8 @@ def _radius_lines(results: list[dict]) -> list[str]:
     head = f"{'P@1 (candidates)':<22}" + "".join(f"{f'radius {r}':>16}" for r in radii)
     lines = ["", head, "-" * len(head)]
     for r in results:
-        cells = (f"{c['P@1']:.3f} ({c['mean_candidates']:.0f})" for c in r["retrieval"]["by_radius"])
+        cells = (f"{c['P@1']:.3f} ({c['mean_candidates']:.0f})"
+                 for c in r["retrieval"]["by_radius"])
         lines.append(f"{r['model'].upper():<22}" + "".join(f"{cell:>16}" for cell in cells))
     return lines
 
