@@ -14,7 +14,11 @@ the same sampler serves dense pixels, sparse bag-of-words rows and label ids ali
   and optionally *hard* labels: labels of an instance that shares a label with the positive's
   instance (a two-hop walk i -> l -> i' -> l'', rejected when the instance has l''), i.e. labels
   that co-occur with its own. Following the MIPS negative-sampling study (seed 002), hard
-  negatives should be a few mixed into uniform ones, not all of them.
+  negatives should be a few mixed into uniform ones, not all of them. *Mined* negatives are
+  that study's (and dynamic negative sampling's, seed 004) model-chosen ones: labels the
+  current model scores highest among those the instance lacks, re-mined before every epoch
+  (:meth:`FeaturePairs.refresh`), since those are the labels that displace a relevant one from
+  the top of its ranking and from its bucket.
 
 Rows are never densified as a whole: :class:`FeatureTable` gathers the rows of a batch and
 hands them over dense (dense input) or as a ``tf.SparseTensor`` (scipy sparse input), which
@@ -231,11 +235,17 @@ class LabelPairSampler(_PairSamplerBase):
         negative_instances: (random instance without the label, label of a positive) per batch.
         hard: (instance of a positive, co-occurring label it does not have) per batch, kind
             HARD_NEGATIVE (weighted by beta when the loss uses ``beta_on="hard"``).
+        mined: (instance of a positive, one of the ``mined_pool`` labels the current model
+            scores highest among those the instance does not have) per batch, kind
+            HARD_NEGATIVE. The pools come from :meth:`set_mined_pool` (``FeaturePairs.refresh``
+            before every epoch after the first); until then these are co-occurring labels.
+        mined_pool: candidates per instance a mined negative is drawn from.
         seed: epoch ``e`` uses ``default_rng([seed, e])``.
     """
 
     def __init__(self, Y, positives: int = 1024, negative_labels: int = 1024,
-                 negative_instances: int = 1024, hard: int = 0, seed: int = 0):
+                 negative_instances: int = 1024, hard: int = 0, seed: int = 0, mined: int = 0,
+                 mined_pool: int = 8):
         self.Y = as_label_matrix(Y, name="Y")
         if self.Y.nnz == 0:
             raise LSEError("Y has no nonzeros: there are no (instance, label) positives")
@@ -243,6 +253,9 @@ class LabelPairSampler(_PairSamplerBase):
         self.negative_labels = _count("negative labels per batch", negative_labels)
         self.negative_instances = _count("negative instances per batch", negative_instances)
         self.hard = _count("hard negatives per batch", hard)
+        self.mined = _count("mined negatives per batch", mined)
+        self.mined_pool = _count("mined pool size", mined_pool, 1)
+        self.pool = None
         self.seed = int(seed)
         self.n, self.n_labels = self.Y.shape
         coo = self.Y.tocoo()
@@ -252,7 +265,8 @@ class LabelPairSampler(_PairSamplerBase):
 
     @property
     def batch_size(self) -> int:
-        return self.positives + self.negative_labels + self.negative_instances + self.hard
+        return (self.positives + self.negative_labels + self.negative_instances + self.hard
+                + self.mined)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -285,6 +299,26 @@ class LabelPairSampler(_PairSamplerBase):
         other = self._walk(first, self._by_label.indptr, self._by_label.indices, rng)
         return rows, self._walk(other, self.Y.indptr, self.Y.indices, rng)
 
+    def set_mined_pool(self, pool) -> None:
+        """Each instance's ``mined_pool`` highest-scoring labels it does not have, (n, m) ids
+        (-1: no such label; e.g. :func:`lse.label_retrieval.dense_topk` with ``exclude=Y``)."""
+        pool = np.asarray(pool)
+        if pool.shape != (self.n, self.mined_pool) or not np.issubdtype(pool.dtype, np.integer):
+            raise LSEError(f"a mined pool must be integer label ids of shape "
+                           f"({self.n}, {self.mined_pool}); got {pool.dtype} {pool.shape}")
+        if pool.size and (pool.min() < -1 or pool.max() >= self.n_labels):
+            raise LSEError(f"mined label ids must be in [0, {self.n_labels}) or -1")
+        self.pool = pool.astype(np.int64)
+
+    def _mined_labels(self, count, rows, cols, rng):
+        """A random label of each instance's mined pool; co-occurring labels before the first
+        pool, and where the pool has none (-1)."""
+        rows, walked = self._cooccurring_labels(count, rows, cols, rng)
+        if self.pool is None:
+            return rows, walked
+        mined = self.pool[rows, rng.integers(0, self.mined_pool, count)]
+        return rows, np.where(mined >= 0, mined, walked)
+
     def epoch_batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng([self.seed, epoch])
         order = rng.permutation(self.Y.nnz)
@@ -296,7 +330,8 @@ class LabelPairSampler(_PairSamplerBase):
             for count, redraw, kind in (
                     (self.negative_labels, self._random_labels, EASY_NEGATIVE),
                     (self.negative_instances, self._random_instances, EASY_NEGATIVE),
-                    (self.hard, self._cooccurring_labels, HARD_NEGATIVE)):
+                    (self.hard, self._cooccurring_labels, HARD_NEGATIVE),
+                    (self.mined, self._mined_labels, HARD_NEGATIVE)):
                 if not count:
                     continue
                 take = np.arange(count) % P
@@ -329,6 +364,26 @@ class FeaturePairs:
     @property
     def steps_per_epoch(self) -> int:
         return self.sampler.steps_per_epoch
+
+    @property
+    def refreshes(self) -> bool:
+        """Whether the batches depend on the model (mined negatives): :func:`lse.training.train`
+        then calls :meth:`refresh` before every epoch but the first."""
+        return getattr(self.sampler, "mined", 0) > 0
+
+    def refresh(self, model) -> None:
+        """Re-mine every instance's pool of hard negative labels with ``model``: the labels of
+        highest max-cosine it does not have (one encoding pass over the left rows and one dense
+        scoring of all labels, :func:`lse.label_retrieval.dense_topk`)."""
+        if not self.refreshes:
+            return
+        from .label_retrieval import dense_topk
+
+        left = model.encode(self.left.x)
+        right = model.encode(None if isinstance(self.right, LabelIds) else self.right.x,
+                             side="right")
+        self.sampler.set_mined_pool(dense_topk(left, right, self.sampler.mined_pool,
+                                               exclude=self.sampler.Y))
 
     def epoch_batches(self, epoch: int):
         for pairs, kinds in self.sampler.epoch_batches(epoch):

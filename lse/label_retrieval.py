@@ -53,18 +53,33 @@ SCORES_PER_CHUNK = 1 << 22
 """Scores held at once when ranking densely (16 MB of float32): bounds memory, not speed."""
 
 
-def dense_topk(queries, items, k: int, chunk: int | None = None) -> np.ndarray:
+def dense_topk(queries, items, k: int, chunk: int | None = None, exclude=None) -> np.ndarray:
     """(nq, k) ids of the k items of highest max-cosine per query, best first (ties: lower id).
 
     Scores every item: O(nq x n_items) work, the exhaustive reference for hashed retrieval.
     ``chunk`` queries are scored at a time (default: about ``SCORES_PER_CHUNK`` scores).
+    ``exclude``: an optional (nq, n_items) sparse matrix whose nonzeros are left out of each
+    query's ranking (e.g. its known labels, to find the highest-scoring *negatives*); -1 pads a
+    row with fewer than k items left.
     """
     q, v = _check_pair(queries, items)
     k = _check_k(k)
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape != (len(q), len(v)):
+            raise LSEError(f"exclude has shape {exclude.shape}; expected ({len(q)}, {len(v)})")
     chunk = chunk or max(1, SCORES_PER_CHUNK // v.shape[0])
     out = np.full((len(q), k), -1, np.int64)
     for lo in range(0, len(q), chunk):
-        out[lo:lo + chunk] = _top_columns(_scores(q[lo:lo + chunk], v), k)
+        s = _scores(q[lo:lo + chunk], v)
+        if exclude is None:
+            out[lo:lo + chunk] = _top_columns(s, k)
+            continue
+        block = exclude[lo:lo + chunk].tocoo()
+        s[block.row, block.col] = -np.inf
+        top = _top_columns(s, k)
+        top[np.isneginf(np.take_along_axis(s, np.maximum(top, 0), 1))] = -1  # excluded: pad
+        out[lo:lo + chunk] = top
     return out
 
 

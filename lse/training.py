@@ -33,12 +33,15 @@ class PairProgress(keras.callbacks.Callback):
         super().__init__()
         self.total_steps, self.pairs_per_step = total_steps, pairs_per_step
         self.initial_step = initial_step
+        self.bar = None
 
     def on_train_begin(self, logs=None):
-        from tqdm.auto import tqdm
-        self.bar = tqdm(total=self.total_steps, initial=self.initial_step, unit="step",
-                        dynamic_ncols=True, leave=True)
-        self.start, self.steps = time.perf_counter(), 0
+        # one bar for the whole run, also when it is several ``fit`` calls (one per epoch)
+        if self.bar is None:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=self.total_steps, initial=self.initial_step, unit="step",
+                            dynamic_ncols=True, leave=True)
+            self.start, self.steps = time.perf_counter(), 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.epoch_steps = epoch + 1, 0
@@ -56,7 +59,8 @@ class PairProgress(keras.callbacks.Callback):
             self.bar.set_postfix_str(f"epoch {self.epoch} loss {loss:.4f} {rate:,.0f} pairs/s")
 
     def on_train_end(self, logs=None):
-        self.bar.close()
+        if self.initial_step + self.steps >= self.total_steps:
+            self.bar.close()
 
 
 class QuantizationRamp(keras.callbacks.Callback):
@@ -128,6 +132,11 @@ def train(model: keras.Model, sampler, epochs: int, *, initial_epoch: int = 0,
     Returns the Keras ``History``. With ``resume=True`` and a checkpoint in ``checkpoint_dir``,
     training continues after the last completed epoch.
 
+    A sampler whose batches depend on the model (``sampler.refreshes``, e.g. mined negatives,
+    :meth:`lse.features.FeaturePairs.refresh`) is refreshed with the model before every epoch
+    but the first, one ``fit`` call per epoch: ``fit`` prefetches batches ahead of training, so
+    a refresh inside one call would reach a varying number of them, and runs would not repeat.
+
     ``steps_per_execution``: train steps per call of the compiled training function (less
     Python and dispatch overhead per step: ~20% less CPU on small batches). ``"auto"`` picks
     the largest divisor of the steps per epoch up to 32, so that every epoch still ends exactly
@@ -151,8 +160,11 @@ def train(model: keras.Model, sampler, epochs: int, *, initial_epoch: int = 0,
         cbs.append(QuantizationRamp(epochs, quantization_ramp))
     if checkpoint_dir is not None:
         cbs.append(EpochCheckpoint(checkpoint_dir))
+    refreshes = bool(getattr(sampler, "refreshes", False))
     if csv_log:
-        cbs.append(keras.callbacks.CSVLogger(csv_log, append=resume))
+        if refreshes and not resume:  # each epoch's fit appends to the log this run starts
+            Path(csv_log).unlink(missing_ok=True)
+        cbs.append(keras.callbacks.CSVLogger(csv_log, append=resume or refreshes))
     if tensorboard_dir:
         cbs.append(keras.callbacks.TensorBoard(tensorboard_dir))
     steps = sampler.steps_per_epoch
@@ -161,9 +173,24 @@ def train(model: keras.Model, sampler, epochs: int, *, initial_epoch: int = 0,
         cbs.append(PairProgress(epochs * steps, sampler.batch_size, initial_epoch * steps))
     if initial_epoch >= epochs:
         return keras.callbacks.History()
-    return model.fit(sampler.dataset(start_epoch=initial_epoch, epochs=epochs - initial_epoch),
-                     epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-                     callbacks=cbs, verbose=0, shuffle=False)
+
+    def fit(first: int, last: int):
+        return model.fit(sampler.dataset(start_epoch=first, epochs=last - first), epochs=last,
+                         initial_epoch=first, steps_per_epoch=steps, callbacks=cbs, verbose=0,
+                         shuffle=False)
+
+    if not refreshes:
+        return fit(initial_epoch, epochs)
+    history = keras.callbacks.History()  # the per-epoch calls' histories, joined
+    history.epoch, history.history = [], {}
+    for epoch in range(initial_epoch, epochs):
+        if epoch > 0:
+            sampler.refresh(model)
+        one = fit(epoch, epoch + 1)
+        history.epoch += one.epoch
+        for key, values in one.history.items():
+            history.history.setdefault(key, []).extend(values)
+    return history
 
 
 def _set_steps_per_execution(model: keras.Model, steps_per_epoch: int, value) -> None:

@@ -117,8 +117,9 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert "P@1 (candidates)" in printed and "radius 2" in printed
     assert r["throughput"]["hashed_queries_per_second"] > 0
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
-                           "quantization_weight": 0.3, "hard": 0, "learning_rate": 0.03,
-                           "hidden": [16], "dropout": 0.3}  # no --dropout: LSE's tuned rate
+                           "quantization_weight": 0.3, "hard": 0, "mined": 51,
+                           "learning_rate": 0.03, "hidden": [16],
+                           "dropout": 0.3}  # no --dropout / --mined: LSE's tuned values
 
 
 def test_label_benchmark_validation_split_never_reads_the_test_file(tmp_path, capsys):
@@ -172,7 +173,7 @@ def test_label_benchmark_k_follows_the_code_length():
     assert k("cos", 64) == k("cos", 32) == 16.0  # not re-validated: one K at every length
     assert k("lse", 64, k=7.0) == 7.0  # --k still wins
     params = LabelBenchmarkConfig(dim=64).model_params("lse")
-    assert params["beta"] == 4.0 and params["hard"] == 512  # only K moves
+    assert params["beta"] == 4.0 and params["hard"] == 461  # only K moves
     assert params["hidden"] == (1024,) and params["dropout"] == 0.3
 
 
@@ -192,6 +193,14 @@ def test_radius_curve_by_hand():
     assert [c["P@1"] for c in curve] == [0.0, 1.0, 1.0]  # label 1 comes in at radius 1
     assert [c["P@2"] for c in curve] == [0.0, 0.5, 0.5]
     assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("option", ["--hard", "--mined"])
+def test_label_benchmark_rejects_negative_negative_counts(tmp_path, capsys, option):
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 1\n0 0:1\n")
+    assert main(["label-benchmark", str(data), str(data), option, "-1"]) != 0
+    assert f"{option} must be >= 0 (got -1)" in capsys.readouterr().err
 
 
 def test_label_benchmark_rejects_negative_curve_radii(tmp_path, capsys):
@@ -286,12 +295,14 @@ def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):
     out = tmp_path / "ctx.json"
     assert main(["label-benchmark", train, test,
                  "--model", "lse", "--bits", "8", "--contexts", "2", "--epochs", "10",
-                 "--hidden", "16", "--k", "4", "--hard", "0", "--learning-rate", "0.03",
-                 "--quantization-weight", "0.3", "--no-linear", "--json", str(out),
+                 "--hidden", "16", "--k", "4", "--hard", "0", "--mined", "16",
+                 "--learning-rate", "0.03", "--quantization-weight", "0.3", "--no-linear",
+                 "--json", str(out),
                  "--quiet"]) == 0
     result = json.loads(out.read_text())
     assert result["config"]["contexts"] == 2
     (r,) = result["results"]
+    assert r["params"]["mined"] == 16  # mined by max-cosine over the 2 x 2 context pairs
     # 3 labels x 2 codes each: between 1 and 6 distinct buckets; each document sees the
     # union of its 2 buckets, so never more than the 3 labels
     assert r["retrieval"]["codes_per_label"] == 2

@@ -89,6 +89,31 @@ def test_hard_labels_cooccur_with_an_own_label():
     assert np.all(inst2[:, 1] == 4)
 
 
+def test_mined_labels_come_from_the_pool_once_set():
+    s = LabelPairSampler(Y, positives=7, negative_labels=0, negative_instances=0, hard=0,
+                         mined=64, mined_pool=2, seed=0)
+    assert s.batch_size == 71
+    dense = Y.toarray()
+    pairs, kinds = next(s.epoch_batches(0))  # no pool yet: co-occurring labels
+    mined = pairs[7:][kinds[7:] == HARD_NEGATIVE]
+    assert len(mined) and np.all(dense[mined[:, 0], mined[:, 1]] == 0)
+    assert np.all(mined[mined[:, 0] == 2, 1] == 4)  # instance 2's only co-occurring label
+    pool = np.array([[3, 4], [4, -1], [0, 1], [2, 0], [0, 1]])  # (4 has no positive)
+    s.set_mined_pool(pool)
+    pairs, kinds = next(s.epoch_batches(1))
+    mined, kinds = pairs[7:], kinds[7:]
+    pooled = mined[:, 0] != 1
+    assert np.all(kinds[pooled] == HARD_NEGATIVE)
+    assert all(label in pool[i] for i, label in mined[pooled])
+    # instance 1's pool has one label and a -1, which falls back to a co-occurring label (0)
+    assert set(mined[~pooled, 1]) <= {0, 4} and 4 in mined[~pooled, 1]
+    assert {tuple(p) for p in mined if p[0] == 2} == {(2, 0), (2, 1)}  # both pool entries drawn
+    with pytest.raises(LSEError, match="shape"):
+        s.set_mined_pool(pool[:, :1])
+    with pytest.raises(LSEError, match="label ids"):
+        s.set_mined_pool(np.full((5, 2), 5))
+
+
 def test_label_pairs_flag_unavoidable_positives():
     full = sp.csr_matrix(np.ones((2, 2)))  # every pair is a positive: negatives cannot exist
     pairs, kinds = next(LabelPairSampler(full, 2, 2, 0).epoch_batches(0))
@@ -169,4 +194,40 @@ def test_label_tower_on_label_features():
     train(model, pairs, 10, progress=False)
     top = dense_topk(model.encode(X)[:, 0], model.encode(label_features, side="right")[:, 0], 1)
     assert (top[:, 0] == y).mean() > 0.9
+    keras.backend.clear_session()
+
+
+def test_mined_pools_are_refreshed_from_the_model_each_epoch():
+    """train() refreshes a mining sampler before every epoch but the first (one fit per epoch),
+    and a refresh pools each instance's highest-cosine labels it does not have."""
+    import keras
+
+    from lse.models import InstanceLabelHasher
+    from lse.training import PairProgress, train
+
+    class Counting(FeaturePairs):
+        calls = 0
+
+        def refresh(self, model):
+            Counting.calls += 1
+            super().refresh(model)
+
+    X = sp.random(5, 6, density=0.5, random_state=1, format="csr")
+    assert not FeaturePairs(LabelPairSampler(Y, 7, 4, 4), X, LabelIds(5)).refreshes
+    pairs = Counting(LabelPairSampler(Y, 7, 4, 4, mined=4, mined_pool=2, seed=0), X, LabelIds(5))
+    assert pairs.refreshes and pairs.sampler.pool is None
+    model = InstanceLabelHasher(6, 5, dim=8, hidden=(8,), k=2, seed=0)
+    model.compile(learning_rate=0.05)
+    progress = PairProgress(3 * pairs.steps_per_epoch, pairs.batch_size)
+    history = train(model, pairs, 3, progress=False, callbacks=[progress])
+    assert Counting.calls == 2 and history.epoch == [0, 1, 2] and len(history.history["loss"]) == 3
+    assert progress.bar.n == 3 * pairs.steps_per_epoch  # one bar across the three fit calls
+    pairs.refresh(model)
+    u = model.encode(X)[:, 0]
+    v = model.encode(None, side="right")[:, 0]
+    u, v = u / np.linalg.norm(u, axis=1, keepdims=True), v / np.linalg.norm(v, axis=1)[:, None]
+    cos = u @ v.T
+    cos[Y.toarray() > 0] = -np.inf
+    hardest = np.argsort(-cos, axis=1, kind="stable")[:, :2]
+    np.testing.assert_array_equal(pairs.sampler.pool, hardest)
     keras.backend.clear_session()

@@ -22,6 +22,21 @@ def test_dense_topk_orders_by_cosine_with_ties_to_lower_id():
     np.testing.assert_array_equal(dense_topk(queries[:1], LABELS, 1), [[0]])
 
 
+def test_dense_topk_excludes_given_items_and_pads():
+    """``exclude`` (a query's own labels) leaves the highest-scoring *other* labels: the pool
+    mined negatives are drawn from."""
+    queries = np.array([[1.0, 0.5], [0.0, 1.0], [1.0, 0.0]])
+    exclude = sp.csr_matrix(np.array([[1, 0, 1, 0], [1, 1, 1, 1], [0, 0, 0, 0]], bool))
+    top = dense_topk(queries, LABELS, 3, exclude=exclude)
+    np.testing.assert_array_equal(top[0], [1, 3, -1])  # 0 and 2 excluded, 2 left
+    np.testing.assert_array_equal(top[1], [-1, -1, -1])  # everything excluded
+    np.testing.assert_array_equal(top[2], dense_topk(queries[2:], LABELS, 3)[0])
+    # chunked scoring excludes the same rows
+    np.testing.assert_array_equal(dense_topk(queries, LABELS, 3, chunk=1, exclude=exclude), top)
+    with pytest.raises(LSEError, match="exclude has shape"):
+        dense_topk(queries, LABELS, 3, exclude=exclude[:2])
+
+
 def test_rank_candidates_restricts_to_candidates_and_pads():
     queries = np.array([[1.0, 0.5], [0.0, 1.0], [1.0, 0.0]])
     cand = sp.csr_matrix(np.array([[0, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]], bool))

@@ -32,6 +32,11 @@ def register(sub) -> None:
     p.add_argument("--hard", type=int,
                    help="override the co-occurring hard negative labels per batch of every "
                         "model (None: each model's tuned value)")
+    p.add_argument("--mined", type=int,
+                   help="override the mined hard negative labels per batch of every model: "
+                        "each a random one of the 8 labels the model itself scores highest "
+                        "among those the document lacks, re-mined before every epoch (None: "
+                        "each model's tuned value)")
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
     p.add_argument("--max-radius", type=int,
                    help="fall back up to this radius for items with no candidate label")
@@ -63,8 +68,9 @@ def run(args) -> int:
     check_training_arguments(args)
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
         raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
-    if args.hard is not None and args.hard < 0:
-        raise LSEError(f"--hard must be >= 0 (got {args.hard})")
+    for name in ("hard", "mined"):
+        if getattr(args, name) is not None and getattr(args, name) < 0:
+            raise LSEError(f"--{name} must be >= 0 (got {getattr(args, name)})")
     if (args.test is None) == (args.validation is None):
         raise LSEError("give either a TEST file or --validation FRACTION (not both)")
     if args.validation is None:
@@ -78,8 +84,8 @@ def run(args) -> int:
                                   warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
                                   curve_radii=tuple(args.curve_radii),
-                                  overrides=model_overrides(args, "hard", "learning_rate",
-                                                            "hidden", "dropout"))
+                                  overrides=model_overrides(args, "hard", "mined",
+                                                            "learning_rate", "hidden", "dropout"))
     n, f, l = train.shape
     evaluated = "test" if args.validation is None else "held-out validation"
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",
