@@ -167,9 +167,9 @@ def test_label_benchmark_k_follows_the_code_length():
     def k(model, bits, **overrides):
         return LabelBenchmarkConfig(dim=bits, overrides=overrides).model_params(model)["k"]
 
-    assert [k("lse", b) for b in (16, 32, 64)] == [16.0, 20.0, 32.0]
+    assert [k("lse", b) for b in (16, 32, 64)] == [16.0, 24.0, 32.0]
     assert [k("dch", b) for b in (16, 32, 64)] == [14.0, 14.0, 10.0]
-    assert (k("lse", 8), k("lse", 48), k("lse", 50), k("dch", 128)) == (16.0, 20.0, 32.0, 10.0)
+    assert (k("lse", 8), k("lse", 48), k("lse", 50), k("dch", 128)) == (16.0, 24.0, 32.0, 10.0)
     assert k("cos", 64) == k("cos", 32) == 16.0  # not re-validated: one K at every length
     assert k("lse", 64, k=7.0) == 7.0  # --k still wins
     params = LabelBenchmarkConfig(dim=64).model_params("lse")

@@ -25,7 +25,7 @@ def register(sub) -> None:
     add_training_arguments(p, 20, "passes over the (instance, label) positives", None, 0.1, 1.0)
     p.add_argument("--bits", type=positive_int, default=32,
                    help="code length; LSE's and DCH's K follow it (validated at 16, 32 and 64 "
-                        "bits: LSE 16 / 20 / 32, DCH 14 / 14 / 10; the nearest otherwise)")
+                        "bits: LSE 16 / 24 / 32, DCH 14 / 14 / 10; the nearest otherwise)")
     p.add_argument("--contexts", type=positive_int, default=1, metavar="L",
                    help="embeddings (and codes) per document and per label, scored by their "
                         "max-cosine; a document's candidates are the union of its L buckets")
