@@ -36,8 +36,9 @@ class PairProgress(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        # one bar for the whole run, also when it is several ``fit`` calls (one per epoch)
-        if self.bar is None:
+        # one bar for the whole run, also when it is several ``fit`` calls (one per epoch); the
+        # same callback given to a later run (all steps done) opens a new one
+        if self.bar is None or self.initial_step + self.steps >= self.total_steps:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=self.total_steps, initial=self.initial_step, unit="step",
                             dynamic_ncols=True, leave=True)

@@ -32,6 +32,9 @@ def test_progress_counts_steps_not_executions():
     progress = PairProgress(24, 194)
     trained_table(4, callbacks=[progress])
     assert progress.steps == 24 and progress.bar.n == 24
+    first = progress.bar
+    trained_table(4, callbacks=[progress])  # a finished bar is not continued by the next run
+    assert progress.bar is not first and progress.steps == 24 and progress.bar.n == 24
 
 
 @pytest.mark.parametrize("value", [5, 0, "many"])
