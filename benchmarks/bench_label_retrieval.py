@@ -2,6 +2,7 @@
 
     python benchmarks/bench_label_retrieval.py [--queries 2000] [--labels 1000,10000,100000]
     python benchmarks/bench_label_retrieval.py --crossover
+    python benchmarks/bench_label_retrieval.py --mining 2
 
 
 Synthetic but shaped like a trained LSE model: labels come in clusters of ~10 that share a
@@ -15,6 +16,12 @@ the machine may be shared, so compare the ratios.
 group of queries sharing a candidate set, or every (query, candidate) pair at once, for 20,000
 queries with 10 or 100 candidates each and 1 to 32 queries per candidate set; it prints the cost
 per group and per pair, whose ratio sets ``PAIRS_PER_GROUP``.
+
+``--mining R`` times what a refresh of mined negatives does instead
+(:meth:`lse.features.FeaturePairs.refresh`): each query's pool of the 8 highest-scoring labels
+it does not have (3 labels of its own cluster excluded), by scoring every label vs through the
+index within Hamming radius R (``mining_radius``), and the share of the dense pool the hashed
+one recovers.
 """
 from __future__ import annotations
 
@@ -65,6 +72,39 @@ def crossover(n_queries: int = 20000, n_items: int = 10000, dim: int = 32) -> No
                   f"{t_group / len(starts) * 1e6:>10.0f}{t_pairs / cand.nnz * 1e6:>9.2f}")
 
 
+def own_labels(which_query: np.ndarray, which_label: np.ndarray, per_query: int,
+               rng) -> sp.csr_matrix:
+    """(n_queries, n_labels) up to ``per_query`` random labels of each query's own cluster."""
+    order = np.argsort(which_label, kind="stable")
+    starts = np.searchsorted(which_label[order], np.arange(which_label.max() + 2))
+    size = np.diff(starts)[which_query]
+    picks = rng.random((len(which_query), per_query)) * size[:, None]
+    cols = order[starts[which_query][:, None] + picks.astype(np.int64)]
+    rows = np.repeat(np.arange(len(which_query)), per_query)
+    keep = np.repeat(size > 0, per_query)
+    return sp.csr_matrix((np.ones(keep.sum(), bool), (rows[keep], cols.ravel()[keep])),
+                         shape=(len(which_query), len(which_label)))
+
+
+def mining(args, pool: int = 8) -> None:
+    rng = np.random.default_rng(0)
+    print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}{'pool filled':>13}"
+          f"{'of dense pool':>15}")
+    for n_labels in (int(x) for x in args.labels.split(",")):
+        centres = rng.choice([-1.0, 1.0], (max(1, n_labels // 10), args.dim))
+        labels, which_label = clustered(n_labels, centres, rng)
+        queries, which_query = clustered(args.queries, centres, rng)
+        exclude = own_labels(which_query, which_label, 3, rng)
+        retriever = HashedRetriever(labels)
+        hashed, t_hash = best(lambda: retriever.topk(queries, pool, radius=args.mining,
+                                                     exclude=exclude))
+        dense, t_dense = best(lambda: dense_topk(queries, labels, pool, exclude=exclude))
+        same = (hashed[:, :, None] == dense[:, None, :]) & (hashed[:, :, None] >= 0)
+        print(f"{n_labels:>8}{args.queries / t_hash:>14,.0f}{args.queries / t_dense:>14,.0f}"
+              f"{t_dense / t_hash:>8.1f}{np.mean(hashed >= 0):>13.3f}"
+              f"{same.any(axis=2).sum() / np.sum(dense >= 0):>15.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=2000)
@@ -72,9 +112,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--crossover", action="store_true",
                         help="time ranking by group vs pair by pair instead")
+    parser.add_argument("--mining", type=int, metavar="R",
+                        help="time mining pools (dense vs within Hamming radius R) instead")
     args = parser.parse_args()
     if args.crossover:
         return crossover(dim=args.dim)
+    if args.mining is not None:
+        return mining(args)
     rng = np.random.default_rng(0)
     print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}{'cand/query':>12}"
           f"{'top-1 agree':>13}")

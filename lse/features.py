@@ -349,10 +349,17 @@ class FeaturePairs:
     ``left``/``right`` map ids to model inputs: a :class:`FeatureTable` (features; pass the
     same table twice for item-to-item) or :class:`LabelIds` (an id-embedding label tower).
     Has the sampler interface :func:`lse.training.train` expects.
+
+    ``mining_radius``: where a mining sampler's pools come from (:meth:`refresh`). None: every
+    label is scored (exact, O(instances x labels) per refresh); r >= 0: only the labels within
+    Hamming radius r of the instance's code (a hash-index lookup, so the cost follows the
+    candidates, not the label count: the way to mine among millions of labels).
     """
 
-    def __init__(self, sampler, left, right=None):
+    def __init__(self, sampler, left, right=None, mining_radius: int | None = None):
         self.sampler = sampler
+        self.mining_radius = None if mining_radius is None else _count("mining_radius",
+                                                                       mining_radius)
         self.left = left if isinstance(left, (FeatureTable, LabelIds)) else FeatureTable(left)
         right = self.left if right is None else right
         self.right = right if isinstance(right, (FeatureTable, LabelIds)) else FeatureTable(right)
@@ -373,17 +380,24 @@ class FeaturePairs:
 
     def refresh(self, model) -> None:
         """Re-mine every instance's pool of hard negative labels with ``model``: the labels of
-        highest max-cosine it does not have (one encoding pass over the left rows and one dense
-        scoring of all labels, :func:`lse.label_retrieval.dense_topk`)."""
+        highest max-cosine it does not have (one encoding pass over the left rows, then every
+        label scored, :func:`lse.label_retrieval.dense_topk`, or only those within
+        ``mining_radius`` of the instance's code, :class:`lse.label_retrieval.HashedRetriever`;
+        a pool with fewer labels is padded with -1, which the sampler fills with co-occurring
+        ones)."""
         if not self.refreshes:
             return
-        from .label_retrieval import dense_topk
+        from .label_retrieval import HashedRetriever, dense_topk
 
         left = model.encode(self.left.x)
         right = model.encode(None if isinstance(self.right, LabelIds) else self.right.x,
                              side="right")
-        self.sampler.set_mined_pool(dense_topk(left, right, self.sampler.mined_pool,
-                                               exclude=self.sampler.Y))
+        m, Y = self.sampler.mined_pool, self.sampler.Y
+        if self.mining_radius is None:
+            pool = dense_topk(left, right, m, exclude=Y)
+        else:
+            pool = HashedRetriever(right).topk(left, m, radius=self.mining_radius, exclude=Y)
+        self.sampler.set_mined_pool(pool)
 
     def epoch_batches(self, epoch: int):
         for pairs, kinds in self.sampler.epoch_batches(epoch):

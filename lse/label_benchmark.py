@@ -96,6 +96,7 @@ class LabelBenchmarkConfig:
     weight_decay: float | None = None
     init_scale: float = 0.1
     mined_pool: int = 8
+    mining_radius: int | None = None
     ks: tuple = (1, 3, 5)
     radius: int = 0
     max_radius: int | None = None
@@ -167,7 +168,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
         LabelPairSampler(train.Y, config.positives, config.negative_labels,
                          config.negative_instances, hard, seed=seed, mined=mined,
                          mined_pool=config.mined_pool),
-        FeatureTable(X_train), LabelIds(n_labels))
+        FeatureTable(X_train), LabelIds(n_labels), mining_radius=config.mining_radius)
     net = InstanceLabelHasher(X_train.shape[1], n_labels, config.dim, contexts=config.contexts,
                               similarity=model, seed=seed, init_scale=config.init_scale, **params)
     steps = config.epochs * sampler.steps_per_epoch

@@ -65,9 +65,7 @@ def dense_topk(queries, items, k: int, chunk: int | None = None, exclude=None) -
     q, v = _check_pair(queries, items)
     k = _check_k(k)
     if exclude is not None:
-        exclude = sp.csr_matrix(exclude)
-        if exclude.shape != (len(q), len(v)):
-            raise LSEError(f"exclude has shape {exclude.shape}; expected ({len(q)}, {len(v)})")
+        exclude = _check_exclude(exclude, (len(q), len(v)))
     chunk = chunk or max(1, SCORES_PER_CHUNK // v.shape[0])
     out = np.full((len(q), k), -1, np.int64)
     for lo in range(0, len(q), chunk):
@@ -81,6 +79,13 @@ def dense_topk(queries, items, k: int, chunk: int | None = None, exclude=None) -
         top[np.isneginf(np.take_along_axis(s, np.maximum(top, 0), 1))] = -1  # excluded: pad
         out[lo:lo + chunk] = top
     return out
+
+
+def _check_exclude(exclude, shape) -> sp.csr_matrix:
+    exclude = sp.csr_matrix(exclude)
+    if exclude.shape != shape:
+        raise LSEError(f"exclude has shape {exclude.shape}; expected {shape}")
+    return exclude
 
 
 def _check_k(k) -> int:
@@ -253,9 +258,17 @@ class HashedRetriever:
         return found, used
 
     def topk(self, query_embeddings, k: int, radius: int = 0, max_radius: int | None = None,
-             min_candidates: int = 1) -> np.ndarray:
-        """(nq, k) item ids: candidates (see :meth:`candidates`) ranked by max-cosine."""
+             min_candidates: int = 1, exclude=None) -> np.ndarray:
+        """(nq, k) item ids: candidates (see :meth:`candidates`) ranked by max-cosine, -1
+        padding rows with fewer than k.
+
+        ``exclude``: an optional (nq, n_items) sparse matrix whose nonzeros are dropped from
+        each query's candidates (as in :func:`dense_topk`), e.g. the labels an instance has,
+        to mine its hardest negatives among the labels its code reaches instead of among all.
+        """
         found, _ = self.candidates(query_embeddings, radius, max_radius, min_candidates)
+        if exclude is not None:
+            found = found.astype(bool) > _check_exclude(exclude, found.shape).astype(bool)
         return rank_candidates(found, query_embeddings, self.items, k)
 
 

@@ -195,7 +195,7 @@ def test_radius_curve_by_hand():
     assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("option", ["--hard", "--mined"])
+@pytest.mark.parametrize("option", ["--hard", "--mined", "--mining-radius"])
 def test_label_benchmark_rejects_negative_negative_counts(tmp_path, capsys, option):
     data = tmp_path / "d.txt"
     data.write_text("1 2 1\n0 0:1\n")
@@ -296,13 +296,15 @@ def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):
     assert main(["label-benchmark", train, test,
                  "--model", "lse", "--bits", "8", "--contexts", "2", "--epochs", "10",
                  "--hidden", "16", "--k", "4", "--hard", "0", "--mined", "16",
-                 "--learning-rate", "0.03", "--quantization-weight", "0.3", "--no-linear",
+                 "--mining-radius", "1", "--learning-rate", "0.03", "--quantization-weight", "0.3", "--no-linear",
                  "--json", str(out),
                  "--quiet"]) == 0
     result = json.loads(out.read_text())
-    assert result["config"]["contexts"] == 2
+    assert result["config"]["contexts"] == 2 and result["config"]["mining_radius"] == 1
     (r,) = result["results"]
-    assert r["params"]["mined"] == 16  # mined by max-cosine over the 2 x 2 context pairs
+    # mined by max-cosine over the 2 x 2 context pairs, among the labels within radius 1 of
+    # any of the document's 2 codes
+    assert r["params"]["mined"] == 16
     # 3 labels x 2 codes each: between 1 and 6 distinct buckets; each document sees the
     # union of its 2 buckets, so never more than the 3 labels
     assert r["retrieval"]["codes_per_label"] == 2

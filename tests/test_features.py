@@ -231,3 +231,36 @@ def test_mined_pools_are_refreshed_from_the_model_each_epoch():
     hardest = np.argsort(-cos, axis=1, kind="stable")[:, :2]
     np.testing.assert_array_equal(pairs.sampler.pool, hardest)
     keras.backend.clear_session()
+
+
+def test_mined_pools_through_the_hash_index():
+    """``mining_radius`` r: each pool holds only labels within Hamming radius r of the
+    instance's code (minus its own labels), ranked by cosine; r = the code length reaches every
+    label and gives the dense pool."""
+    import keras
+
+    from lse.label_retrieval import HashedRetriever
+    from lse.models import InstanceLabelHasher
+
+    X = sp.random(5, 6, density=0.5, random_state=1, format="csr")
+    model = InstanceLabelHasher(6, 5, dim=4, hidden=(8,), k=2, seed=0)
+    u, v = model.encode(X), model.encode(None, side="right")
+    pools = {}
+    for radius in (None, 0, 1, 4):
+        pairs = FeaturePairs(LabelPairSampler(Y, 7, 4, 4, mined=4, mined_pool=3, seed=0), X,
+                             LabelIds(5), mining_radius=radius)
+        pairs.refresh(model)
+        pools[radius] = pairs.sampler.pool
+    np.testing.assert_array_equal(pools[4], pools[None])
+    codes_u, codes_v = u[:, 0] > 0, v[:, 0] > 0
+    distance = (codes_u[:, None, :] != codes_v[None, :, :]).sum(-1)  # (5 instances, 5 labels)
+    for radius in (0, 1):
+        expected = HashedRetriever(v).topk(u, 3, radius=radius, exclude=Y)
+        np.testing.assert_array_equal(pools[radius], expected)
+        for i, row in enumerate(pools[radius]):
+            kept = row[row >= 0]
+            assert np.all(distance[i, kept] <= radius) and not Y[i, kept].toarray().any()
+    assert (pools[0] >= 0).sum() <= (pools[1] >= 0).sum() <= (pools[None] >= 0).sum()
+    with pytest.raises(LSEError, match="mining_radius"):
+        FeaturePairs(LabelPairSampler(Y, 7, 4, 4, mined=4), X, LabelIds(5), mining_radius=-1)
+    keras.backend.clear_session()

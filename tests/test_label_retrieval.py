@@ -71,6 +71,26 @@ def test_hashed_retriever_exact_collisions_and_radius_fallback():
         r.candidates(np.ones((1, 3)))
 
 
+def test_hashed_topk_excludes_given_items_within_the_radius():
+    """Mining through the index: a query's own labels leave its candidates; what is left is
+    ranked like dense top-k restricted to the codes within the radius."""
+    r = HashedRetriever(LABELS)
+    queries = np.array([[0.3, 0.9], [0.5, -0.1], [-1.0, -1.0]])  # codes 11, 10, 00
+    exclude = sp.csr_matrix(np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]], bool))
+    # radius 0: query 0 keeps label 1 (label 0 excluded), query 1 has nothing left, query 2
+    # has no candidate at all
+    np.testing.assert_array_equal(r.topk(queries, 2, exclude=exclude), [[1, -1], [-1, -1],
+                                                                        [-1, -1]])
+    # radius 1 reaches codes 10 / 01 (query 0), 11 / 00 (query 1), 10 / 01 (query 2)
+    top = r.topk(queries, 3, radius=1, exclude=exclude)
+    np.testing.assert_array_equal(top[1], dense_topk(queries[1:2], LABELS[:2], 3)[0])
+    np.testing.assert_array_equal(top[2], [3, 2, -1])  # cosines -0.47 and -0.55
+    # query 0 reaches every label; without label 0: cosines 0.82 (3), 0.71 (1), 0.12 (2)
+    np.testing.assert_array_equal(top[0], [3, 1, 2])
+    with pytest.raises(LSEError, match="exclude has shape"):
+        r.topk(queries, 2, exclude=exclude[:2])
+
+
 def test_multi_context_scores_use_max_cosine():
     labels = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.7, 0.7], [0.7, 0.7]]])  # (2, L=2, 2)
     query = np.array([[[0.0, 1.0], [0.0, 1.0]]])

@@ -37,6 +37,10 @@ def register(sub) -> None:
                         "each a random one of the 8 labels the model itself scores highest "
                         "among those the document lacks, re-mined before every epoch (None: "
                         "each model's tuned value)")
+    p.add_argument("--mining-radius", type=int, metavar="R",
+                   help="mine those negatives among the labels within Hamming radius R of the "
+                        "document's code (a hash-index lookup, for label sets too large to "
+                        "score every label each epoch) instead of among all labels (default)")
     p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
     p.add_argument("--max-radius", type=int,
                    help="fall back up to this radius for items with no candidate label")
@@ -68,9 +72,10 @@ def run(args) -> int:
     check_training_arguments(args)
     if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
         raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
-    for name in ("hard", "mined"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            raise LSEError(f"--{name} must be >= 0 (got {getattr(args, name)})")
+    for name in ("hard", "mined", "mining_radius"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise LSEError(f"--{name.replace('_', '-')} must be >= 0 (got {value})")
     if (args.test is None) == (args.validation is None):
         raise LSEError("give either a TEST file or --validation FRACTION (not both)")
     if args.validation is None:
@@ -83,6 +88,7 @@ def run(args) -> int:
     config = LabelBenchmarkConfig(dim=args.bits, contexts=args.contexts, epochs=args.epochs,
                                   warmup=args.warmup, clipnorm=args.clipnorm or None,
                                   radius=args.radius, max_radius=args.max_radius,
+                                  mining_radius=args.mining_radius,
                                   curve_radii=tuple(args.curve_radii),
                                   overrides=model_overrides(args, "hard", "mined",
                                                             "learning_rate", "hidden", "dropout"))
