@@ -86,23 +86,46 @@ def own_labels(which_query: np.ndarray, which_label: np.ndarray, per_query: int,
                          shape=(len(which_query), len(which_label)))
 
 
-def mining(args, pool: int = 8) -> None:
-    rng = np.random.default_rng(0)
-    print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}{'pool filled':>13}"
-          f"{'of dense pool':>15}")
+def label_sets(args, rng):
+    """Per label count of ``--labels``: (count, labels, their clusters, queries, theirs)."""
     for n_labels in (int(x) for x in args.labels.split(",")):
         centres = rng.choice([-1.0, 1.0], (max(1, n_labels // 10), args.dim))
         labels, which_label = clustered(n_labels, centres, rng)
         queries, which_query = clustered(args.queries, centres, rng)
+        yield n_labels, labels, which_label, queries, which_query
+
+
+def print_rows(columns: list[str], rows) -> None:
+    """Label count, hashed and dense queries per second, their ratio, then ``columns``."""
+    print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}"
+          + "".join(f"{c:>{len(c) + 2}}" for c in columns))
+    for n_labels, n_queries, t_hash, t_dense, cells in rows:
+        print(f"{n_labels:>8}{n_queries / t_hash:>14,.0f}{n_queries / t_dense:>14,.0f}"
+              f"{t_dense / t_hash:>8.1f}"
+              + "".join(f"{x:>{len(c) + 2}.{1 if x >= 10 else 3}f}"
+                        for c, x in zip(columns, cells)))
+
+
+def retrieval(args, rng):
+    for n_labels, labels, _, queries, _ in label_sets(args, rng):
+        retriever = HashedRetriever(labels)
+        hashed, t_hash = best(lambda: retriever.topk(queries, 5))
+        dense, t_dense = best(lambda: dense_topk(queries, labels, 5))
+        found, _ = retriever.candidates(queries)
+        yield (n_labels, args.queries, t_hash, t_dense,
+               (found.nnz / args.queries, np.mean(hashed[:, 0] == dense[:, 0])))
+
+
+def mining(args, rng, pool: int = 8):
+    for n_labels, labels, which_label, queries, which_query in label_sets(args, rng):
         exclude = own_labels(which_query, which_label, 3, rng)
         retriever = HashedRetriever(labels)
         hashed, t_hash = best(lambda: retriever.topk(queries, pool, radius=args.mining,
                                                      exclude=exclude))
         dense, t_dense = best(lambda: dense_topk(queries, labels, pool, exclude=exclude))
         same = (hashed[:, :, None] == dense[:, None, :]) & (hashed[:, :, None] >= 0)
-        print(f"{n_labels:>8}{args.queries / t_hash:>14,.0f}{args.queries / t_dense:>14,.0f}"
-              f"{t_dense / t_hash:>8.1f}{np.mean(hashed >= 0):>13.3f}"
-              f"{same.any(axis=2).sum() / np.sum(dense >= 0):>15.3f}")
+        yield (n_labels, args.queries, t_hash, t_dense,
+               (np.mean(hashed >= 0), same.any(axis=2).sum() / np.sum(dense >= 0)))
 
 
 def main() -> None:
@@ -117,22 +140,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.crossover:
         return crossover(dim=args.dim)
-    if args.mining is not None:
-        return mining(args)
     rng = np.random.default_rng(0)
-    print(f"{'labels':>8}{'hashed q/s':>14}{'dense q/s':>14}{'ratio':>8}{'cand/query':>12}"
-          f"{'top-1 agree':>13}")
-    for n_labels in (int(x) for x in args.labels.split(",")):
-        centres = rng.choice([-1.0, 1.0], (max(1, n_labels // 10), args.dim))
-        labels, _ = clustered(n_labels, centres, rng)
-        queries, _ = clustered(args.queries, centres, rng)
-        retriever = HashedRetriever(labels)
-        hashed, t_hash = best(lambda: retriever.topk(queries, 5))
-        dense, t_dense = best(lambda: dense_topk(queries, labels, 5))
-        found, _ = retriever.candidates(queries)
-        agree = np.mean(hashed[:, 0] == dense[:, 0])
-        print(f"{n_labels:>8}{args.queries / t_hash:>14,.0f}{args.queries / t_dense:>14,.0f}"
-              f"{t_dense / t_hash:>8.1f}{found.nnz / args.queries:>12.1f}{agree:>13.3f}")
+    if args.mining is not None:
+        return print_rows(["pool filled", "of dense pool"], mining(args, rng))
+    print_rows(["cand/query", "top-1 agree"], retrieval(args, rng))
 
 
 if __name__ == "__main__":
