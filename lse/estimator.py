@@ -53,6 +53,12 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         epochs: passes over the (instance, label) positives.
         batch_size: positives per batch; the batch adds ``negative_ratio`` x as many random
             wrong labels for those instances and as many random instances without those labels.
+        mined_ratio: adds ``mined_ratio`` x ``batch_size`` *mined* negative labels per batch:
+            for an instance, one of the 8 labels the model itself scores highest among those it
+            does not have, re-mined before every epoch (0: none; ``lse label-benchmark`` uses
+            0.1 of its 512 hard negatives for LSE and DCH).
+        mining_radius: None mines among every label; an integer R only among the labels within
+            Hamming radius R of the instance's code (a hash lookup: for very many labels).
         learning_rate: peak Adam rate: a linear warm-up over the first ``warmup`` fraction of
             the steps, then cosine decay to 0 (:func:`lse.optimizers.warmup_cosine`).
         warmup: fraction of the steps in warm-up (0: plain cosine decay).
@@ -73,6 +79,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __init__(self, dim: int = 32, similarity: str = "lse", k: float = 4.0, beta: float = 1.0,
                  quantization_weight: float = 0.1, dropout: float = 0.1, hidden=(256,),
                  epochs: int = 10, batch_size: int = 256, negative_ratio: float = 1.0,
+                 mined_ratio: float = 0.0, mining_radius: int | None = None,
                  learning_rate: float = 0.03, warmup: float = 0.1,
                  clipnorm: float | None = 1.0, top_k: int = 5, radius: int = 0,
                  max_radius: int | None = None, exhaustive_fallback: bool = True,
@@ -87,6 +94,8 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.epochs = epochs
         self.batch_size = batch_size
         self.negative_ratio = negative_ratio
+        self.mined_ratio = mined_ratio
+        self.mining_radius = mining_radius
         self.learning_rate = learning_rate
         self.warmup = warmup
         self.clipnorm = clipnorm
@@ -111,12 +120,14 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in np.atleast_1d(self.hidden)):
             raise LSEError(f"hidden must be a sequence of positive layer widths (got {self.hidden!r})")
         positive_int("radius", 0)
-        if self.max_radius is not None:
-            positive_int("max_radius", 0)
+        for name in ("max_radius", "mining_radius"):
+            if getattr(self, name) is not None:
+                positive_int(name, 0)
         if self.code_format not in ("packed", "bits"):
             raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
-        if not self.negative_ratio >= 0:
-            raise LSEError(f"negative_ratio must be >= 0 (got {self.negative_ratio})")
+        for name in ("negative_ratio", "mined_ratio"):
+            if not getattr(self, name) >= 0:
+                raise LSEError(f"{name} must be >= 0 (got {getattr(self, name)})")
         if not self.learning_rate > 0:
             raise LSEError(f"learning_rate must be > 0 (got {self.learning_rate})")
         if not 0 <= self.warmup < 1:
@@ -162,8 +173,10 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         Y, self.multilabel_ = self._targets(y)
         seed = int(check_random_state(self.random_state).randint(2 ** 30))
         negatives = int(round(self.negative_ratio * self.batch_size))
-        sampler = LabelPairSampler(Y, self.batch_size, negatives, negatives, seed=seed)
-        pairs = FeaturePairs(sampler, FeatureTable(X, "X"), LabelIds(Y.shape[1]))
+        sampler = LabelPairSampler(Y, self.batch_size, negatives, negatives, seed=seed,
+                                   mined=int(round(self.mined_ratio * self.batch_size)))
+        pairs = FeaturePairs(sampler, FeatureTable(X, "X"), LabelIds(Y.shape[1]),
+                             mining_radius=self.mining_radius)
         model = InstanceLabelHasher(
             X.shape[1], Y.shape[1], dim=self.dim, hidden=tuple(self.hidden),
             similarity=self.similarity, k=self.k, beta=self.beta,

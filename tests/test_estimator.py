@@ -69,6 +69,31 @@ def test_multilabel_sparse_inputs_and_topk():
     assert Y[np.arange(120), top[:, 0]].mean() > 0.9  # the best label is a true one
 
 
+@pytest.mark.parametrize("mining_radius", [None, 0])
+def test_mined_negatives_are_refreshed_every_epoch(monkeypatch, mining_radius):
+    from lse.features import FeaturePairs
+
+    pools = []
+    refresh = FeaturePairs.refresh
+
+    def recording(self, model):
+        refresh(self, model)
+        pools.append(self.sampler.pool.copy())
+
+    monkeypatch.setattr(FeaturePairs, "refresh", recording)
+    X, y = blobs(n_classes=6)
+    est = LSEClassifier(**{**FAST, "dim": 16, "epochs": 5, "mined_ratio": 0.25,
+                           "mining_radius": mining_radius}).fit(X, y)
+    assert len(pools) == 4  # before every epoch but the first
+    for pool in pools:  # pools of 8 labels, never a class the instance has, -1 padded
+        assert pool.shape == (len(X), 8) and not np.any(pool == y[:, None])
+        if mining_radius is None:  # every label scored: the 5 other classes, then padding
+            assert np.all(pool[:, :5] >= 0) and np.all(pool[:, 5:] == -1)
+        else:  # only the classes sharing the instance's code
+            assert np.all(pool[:, 5:] == -1) and (pool[:, 0] == -1).mean() > 0.5
+    assert (est.predict(X) == y).mean() > 0.85  # overlapping blobs: 0.92 without mining
+
+
 def test_pipeline_scaler_then_hasher_then_knn_on_codes():
     X, y = blobs(seed=2)
     X = X * 100 + 1000  # badly scaled: the pipeline's scaler matters
@@ -85,6 +110,10 @@ def test_parameter_errors():
         LSEClassifier(code_format="hex").fit(X, y)
     with pytest.raises(LSEError, match="epochs"):
         LSEClassifier(epochs=0).fit(X, y)
+    with pytest.raises(LSEError, match="mined_ratio must be >= 0"):
+        LSEClassifier(mined_ratio=-0.1).fit(X, y)
+    with pytest.raises(LSEError, match="mining_radius must be an integer >= 0"):
+        LSEClassifier(mining_radius=-1).fit(X, y)
     with pytest.raises(LSEError, match="unknown similarity"):
         LSEClassifier(**{**FAST, "similarity": "jaccard"}).fit(X, y)
 
