@@ -38,7 +38,7 @@ class PairProgress(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         # one bar for the whole run, also when it is several ``fit`` calls (one per epoch); the
         # same callback given to a later run (all steps done) opens a new one
-        if self.bar is None or self.initial_step + self.steps >= self.total_steps:
+        if self.bar is None or self.finished:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=self.total_steps, initial=self.initial_step, unit="step",
                             dynamic_ncols=True, leave=True)
@@ -59,8 +59,13 @@ class PairProgress(keras.callbacks.Callback):
             loss = float(logs.get("loss", np.nan)) if logs else np.nan
             self.bar.set_postfix_str(f"epoch {self.epoch} loss {loss:.4f} {rate:,.0f} pairs/s")
 
+    @property
+    def finished(self) -> bool:
+        """Whether the bar has counted every step of its run."""
+        return self.initial_step + self.steps >= self.total_steps
+
     def on_train_end(self, logs=None):
-        if self.initial_step + self.steps >= self.total_steps:
+        if self.finished:
             self.bar.close()
 
 
