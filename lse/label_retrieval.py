@@ -266,9 +266,11 @@ class HashedRetriever:
         each query's candidates (as in :func:`dense_topk`), e.g. the labels an instance has,
         to mine its hardest negatives among the labels its code reaches instead of among all.
         """
+        if exclude is not None:  # checked before the lookup, which may be the costly part
+            exclude = _check_exclude(exclude, (len(query_embeddings), len(self.items)))
         found, _ = self.candidates(query_embeddings, radius, max_radius, min_candidates)
         if exclude is not None:
-            found = found.astype(bool) > _check_exclude(exclude, found.shape).astype(bool)
+            found = found.astype(bool) > exclude.astype(bool)
         return rank_candidates(found, query_embeddings, self.items, k)
 
 
