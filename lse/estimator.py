@@ -40,6 +40,12 @@ __all__ = ["LSEClassifier"]
 #: ~3 s, an eager step of a small tower ~45 ms (measured on 2 cores).
 EAGER_STEPS = 64
 
+#: ``mined_ratio="auto"``: this share of mined negatives for multi-label targets, none for
+#: single-label ones. On the validation splits of Bibtex and Delicious (estimator defaults
+#: otherwise, 3 seeds) mining lifts exact-collision P@1 from 0.461 / 0.404 to 0.508 / 0.494 at
+#: 0.25; on digits (10 classes) it changes nothing (0.963 / 0.960) but triples the fit time.
+AUTO_MINED_RATIO = 0.25
+
 
 class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """Hashing classifier / transformer on features (see the module docstring).
@@ -55,8 +61,10 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             wrong labels for those instances and as many random instances without those labels.
         mined_ratio: adds ``mined_ratio`` x ``batch_size`` *mined* negative labels per batch:
             for an instance, one of the 8 labels the model itself scores highest among those it
-            does not have, re-mined before every epoch (0: none; ``lse label-benchmark`` uses
-            0.1 of its 512 hard negatives for LSE and DCH).
+            does not have, re-mined before every epoch (0: none). ``"auto"``:
+            :data:`AUTO_MINED_RATIO` for multi-label ``y``, where the labels a model confuses
+            are what limits P@k, and none for single-label ``y``, where random wrong classes
+            already cover the few there are (the ratio used is ``mined_ratio_`` after fit).
         mining_radius: None mines among every label; an integer R only among the labels within
             Hamming radius R of the instance's code (a hash lookup: for very many labels).
         learning_rate: peak Adam rate: a linear warm-up over the first ``warmup`` fraction of
@@ -79,7 +87,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     def __init__(self, dim: int = 32, similarity: str = "lse", k: float = 4.0, beta: float = 1.0,
                  quantization_weight: float = 0.1, dropout: float = 0.1, hidden=(256,),
                  epochs: int = 10, batch_size: int = 256, negative_ratio: float = 1.0,
-                 mined_ratio: float = 0.0, mining_radius: int | None = None,
+                 mined_ratio="auto", mining_radius: int | None = None,
                  learning_rate: float = 0.03, warmup: float = 0.1,
                  clipnorm: float | None = 1.0, top_k: int = 5, radius: int = 0,
                  max_radius: int | None = None, exhaustive_fallback: bool = True,
@@ -125,9 +133,11 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 positive_int(name, 0)
         if self.code_format not in ("packed", "bits"):
             raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
-        for name in ("negative_ratio", "mined_ratio"):
-            if not getattr(self, name) >= 0:
-                raise LSEError(f"{name} must be >= 0 (got {getattr(self, name)})")
+        if not self.negative_ratio >= 0:
+            raise LSEError(f"negative_ratio must be >= 0 (got {self.negative_ratio})")
+        if not (isinstance(self.mined_ratio, str) and self.mined_ratio == "auto") and not (
+                isinstance(self.mined_ratio, (int, float, np.number)) and self.mined_ratio >= 0):
+            raise LSEError(f"mined_ratio must be 'auto' or a number >= 0 (got {self.mined_ratio!r})")
         if not self.learning_rate > 0:
             raise LSEError(f"learning_rate must be > 0 (got {self.learning_rate})")
         if not 0 <= self.warmup < 1:
@@ -171,10 +181,12 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float32,
                              multi_output=True, y_numeric=False)
         Y, self.multilabel_ = self._targets(y)
+        self.mined_ratio_ = float(self.mined_ratio) if self.mined_ratio != "auto" \
+            else AUTO_MINED_RATIO if self.multilabel_ else 0.0
         seed = int(check_random_state(self.random_state).randint(2 ** 30))
         negatives = int(round(self.negative_ratio * self.batch_size))
         sampler = LabelPairSampler(Y, self.batch_size, negatives, negatives, seed=seed,
-                                   mined=int(round(self.mined_ratio * self.batch_size)))
+                                   mined=int(round(self.mined_ratio_ * self.batch_size)))
         pairs = FeaturePairs(sampler, FeatureTable(X, "X"), LabelIds(Y.shape[1]),
                              mining_radius=self.mining_radius)
         model = InstanceLabelHasher(

@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lse.errors import LSEError
-from lse.estimator import LSEClassifier
+from lse.estimator import AUTO_MINED_RATIO, LSEClassifier
 from lse.index import unpack_codes
 
 #: Small and quick: every sklearn check fits a few times on toy data (~0.3 s per fit).
@@ -29,6 +29,7 @@ def test_round_trip_fit_transform_predict_pickle():
     names = np.array(["ant", "bee", "cat", "dog"])[y]
     est = LSEClassifier(**{**FAST, "dim": 16}).fit(X, names)
     assert list(est.classes_) == ["ant", "bee", "cat", "dog"] and est.n_features_in_ == 6
+    assert est.mined_ratio_ == 0.0  # "auto": no mining for single-label targets
     codes = est.transform(X)
     assert codes.dtype == np.uint8 and codes.shape == (len(X), 2)
     # the codes are the sign bits of the embeddings
@@ -63,6 +64,7 @@ def test_multilabel_sparse_inputs_and_topk():
     X = sp.csr_matrix(np.hstack([Y * 3 + rng.random((120, 5)), rng.random((120, 5)) < 0.2]))
     est = LSEClassifier(**{**FAST, "top_k": 2, "epochs": 15}).fit(X, sp.csr_matrix(Y))
     assert est.multilabel_ and list(est.classes_) == [0, 1, 2, 3, 4]
+    assert est.mined_ratio_ == AUTO_MINED_RATIO  # "auto" mines for multi-label targets
     pred = est.predict(X)
     assert pred.shape == Y.shape and set(pred.sum(1)) <= {1, 2}
     top = est.predict_topk(X, 2)
@@ -110,8 +112,9 @@ def test_parameter_errors():
         LSEClassifier(code_format="hex").fit(X, y)
     with pytest.raises(LSEError, match="epochs"):
         LSEClassifier(epochs=0).fit(X, y)
-    with pytest.raises(LSEError, match="mined_ratio must be >= 0"):
-        LSEClassifier(mined_ratio=-0.1).fit(X, y)
+    for bad in (-0.1, "always", None):
+        with pytest.raises(LSEError, match="mined_ratio must be 'auto' or a number >= 0"):
+            LSEClassifier(mined_ratio=bad).fit(X, y)
     with pytest.raises(LSEError, match="mining_radius must be an integer >= 0"):
         LSEClassifier(mining_radius=-1).fit(X, y)
     with pytest.raises(LSEError, match="unknown similarity"):
