@@ -22,6 +22,7 @@ than it saves.
 """
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -45,6 +46,24 @@ EAGER_STEPS = 64
 #: otherwise, 3 seeds) mining lifts exact-collision P@1 from 0.461 / 0.404 to 0.508 / 0.494 at
 #: 0.25; on digits (10 classes) it changes nothing (0.963 / 0.960) but triples the fit time.
 AUTO_MINED_RATIO = 0.25
+
+
+def _check_number(name: str, value, *, positive: bool = False, below=None,
+                  alternative: str | None = None) -> None:
+    """Raise an LSEError naming ``name`` unless ``value`` is a finite real number, >= 0 (> 0
+    when ``positive``) and < ``below`` when given.
+
+    Why here: sklearn validates hyper-parameters at ``fit``; a string or None that reached a
+    comparison inside training would surface as a bare ``TypeError`` instead.
+    """
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0) \
+        and (below is None or value < below)
+    if not valid:
+        wanted = ("> 0" if positive else ">= 0") if below is None \
+            else f"in {'(' if positive else '['}0, {below})"
+        either = f"{alternative} or " if alternative else ""
+        raise LSEError(f"{name} must be {either}a number {wanted} (got {value!r})")
 
 
 class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -133,17 +152,16 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 positive_int(name, 0)
         if self.code_format not in ("packed", "bits"):
             raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
-        if not self.negative_ratio >= 0:
-            raise LSEError(f"negative_ratio must be >= 0 (got {self.negative_ratio})")
-        if not (isinstance(self.mined_ratio, str) and self.mined_ratio == "auto") and not (
-                isinstance(self.mined_ratio, (int, float, np.number)) and self.mined_ratio >= 0):
-            raise LSEError(f"mined_ratio must be 'auto' or a number >= 0 (got {self.mined_ratio!r})")
-        if not self.learning_rate > 0:
-            raise LSEError(f"learning_rate must be > 0 (got {self.learning_rate})")
-        if not 0 <= self.warmup < 1:
-            raise LSEError(f"warmup must be in [0, 1) (got {self.warmup})")
-        if self.clipnorm is not None and not self.clipnorm > 0:
-            raise LSEError(f"clipnorm must be > 0 or None (got {self.clipnorm})")
+        for name in ("beta", "negative_ratio", "quantization_weight"):
+            _check_number(name, getattr(self, name))
+        for name in ("k", "learning_rate"):
+            _check_number(name, getattr(self, name), positive=True)
+        for name in ("dropout", "warmup"):
+            _check_number(name, getattr(self, name), below=1)
+        if not (isinstance(self.mined_ratio, str) and self.mined_ratio == "auto"):
+            _check_number("mined_ratio", self.mined_ratio, alternative="'auto'")
+        if self.clipnorm is not None:
+            _check_number("clipnorm", self.clipnorm, positive=True, alternative="None")
 
     def _targets(self, y):
         """(indicator CSR (n, n_classes), multilabel flag); sets ``classes_``."""

@@ -1,5 +1,6 @@
 """LSEClassifier: round trip (fit / transform / predict / pickle), Pipeline, sklearn's checks."""
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -119,6 +120,28 @@ def test_parameter_errors():
         LSEClassifier(mining_radius=-1).fit(X, y)
     with pytest.raises(LSEError, match="unknown similarity"):
         LSEClassifier(**{**FAST, "similarity": "jaccard"}).fit(X, y)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"k": "4"}, "k must be a number > 0 (got '4')"),
+    ({"k": 0}, "k must be a number > 0"),
+    ({"beta": None}, "beta must be a number >= 0 (got None)"),
+    ({"negative_ratio": "a"}, "negative_ratio must be a number >= 0"),
+    ({"quantization_weight": float("nan")}, "quantization_weight must be a number >= 0"),
+    ({"learning_rate": True}, "learning_rate must be a number > 0 (got True)"),
+    ({"dropout": 1.0}, "dropout must be a number in [0, 1) (got 1.0)"),
+    ({"warmup": None}, "warmup must be a number in [0, 1)"),
+    ({"clipnorm": "1"}, "clipnorm must be None or a number > 0"),
+    ({"clipnorm": 0}, "clipnorm must be None or a number > 0"),
+])
+def test_numeric_parameter_errors_name_the_parameter(params, message):
+    """Strings, None, booleans and NaN are refused at fit with the parameter's name, never a
+    TypeError from inside training; the estimator stays unfitted."""
+    X, y = blobs()
+    est = LSEClassifier(**{**FAST, **params})
+    with pytest.raises(LSEError, match=re.escape(message)):
+        est.fit(X, y)
+    assert not hasattr(est, "classes_")
 
 
 @parametrize_with_checks([LSEClassifier(**FAST)])
