@@ -229,6 +229,22 @@ def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, 
     assert text in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark", "sbm", "evaluate",
+                                     "query"])
+def test_json_path_is_checked_before_any_work(tmp_path, capsys, command):
+    """A --json file in a missing directory, or a directory, is refused when the command line
+    is parsed: nothing is read or trained first, and no file is left behind."""
+    inputs = {"label-benchmark": ["missing_train.txt", "missing_test.txt"],
+              "map-benchmark": ["missing_dir"], "sbm": [], "evaluate": ["missing_index", "--dataset", "missing"],
+              "query": ["missing_index", "dog"]}[command]
+    for target, text in ((tmp_path / "no" / "r.json", "directory"), (tmp_path, "is a directory")):
+        with pytest.raises(SystemExit) as exc:  # argparse's usage error
+            main([command, *inputs, "--json", str(target)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and f"cannot write {target}" in err and text in err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_seed_summary_by_hand():
     from lse.benchmarking import format_seed_summary, summarize_seeds
     from lse.label_benchmark import SEED_METRICS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import LSEError
-from .common import positive_int
+from .common import output_file, positive_int
 
 
 def int_list(text: str, minimum: int = 1) -> list[int]:
@@ -57,7 +57,7 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
                    help="override the quantization loss: DHN's log cosh(|u| - 1) or DCH's Cauchy")
     p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--json", metavar="PATH", type=output_file, help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 

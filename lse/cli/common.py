@@ -19,6 +19,18 @@ def positive_int(text: str) -> int:
     return value
 
 
+def output_file(text: str) -> Path:
+    """argparse type of an output file such as ``--json PATH``: checked when the command line
+    is parsed, so a mistyped directory fails at once, not after an hour of training."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write {text}: it is a directory")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"cannot write {text}: directory {path.parent} does not exist")
+    return path
+
+
 def write_json(path: str | Path, payload) -> None:
     """Write ``payload`` as pretty JSON, atomically."""
     path = Path(path)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, write_json
+from .common import output_file, positive_int, write_json
 
 DESCRIPTION = """\
 Score a word index against its dataset (every query retrieves over the whole vocabulary: the
@@ -48,22 +48,17 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the query sets (default: 0)")
     p.add_argument("--no-wordnet", dest="wordnet", action="store_false",
                    help="skip the WP metric")
-    p.add_argument("--json", metavar="PATH", help="write all results as JSON")
+    p.add_argument("--json", metavar="PATH", type=output_file, help="write all results as JSON")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from data_prep.dataset import load_dataset
 
     from ..errors import LSEError
     from ..words import load_model
     from ..words.evaluate import evaluate, load_index
 
-    if args.json and not Path(args.json).parent.is_dir():
-        raise LSEError(f"cannot write {args.json}: directory {Path(args.json).parent} does "
-                       "not exist")
     word_index = load_index(args.index)
     embeddings = None
     if args.model:

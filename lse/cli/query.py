@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, write_json
+from .common import output_file, positive_int, write_json
 
 
 def register(sub) -> None:
@@ -17,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("index", metavar="INDEX", help="index directory (from lse index)")
     p.add_argument("words", nargs="+", metavar="WORD", help="words to look up")
     p.add_argument("--samples", type=positive_int, default=10, help="siblings shown per cluster")
-    p.add_argument("--json", metavar="PATH", help="also write the clusters as JSON")
+    p.add_argument("--json", metavar="PATH", type=output_file, help="also write the clusters as JSON")
     p.set_defaults(func=run)
 
 

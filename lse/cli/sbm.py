@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, quiet_tensorflow, write_json
+from .common import output_file, positive_int, quiet_tensorflow, write_json
 
 
 def register(sub) -> None:
@@ -34,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--learning-rate", type=float, default=0.15, help="Adam's initial rate "
                    "(cosine decay to 0)")
     p.add_argument("--dropout", type=float, default=0.1, help="shared dropout rate")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    p.add_argument("--json", metavar="PATH", type=output_file, help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
