@@ -22,21 +22,7 @@ import tensorflow as tf
 
 from .errors import LSEError
 from .sampling import EASY_NEGATIVE, HARD_NEGATIVE, POSITIVE  # noqa: F401 (re-exported)
-from .similarities import NORM_EPS, Similarity, log1mexp
-
-
-def with_missing_positives(log_p, missing_rate: float):
-    """(log P(y = 1), log P(y = 0)) when a related pair goes unobserved (is sampled as a
-    negative) with probability ``missing_rate``: ``P(y = 1) = (1 - missing_rate) p``.
-
-    Why: in user-tagged data a missing tag is often not a wrong one, and a negative pair's loss
-    ``-log(1 - p)`` grows without bound as the model comes to agree with the data's other
-    pairs that the two are related (hard and mined negatives are exactly those). Here it is
-    bounded by ``-log(missing_rate)``; a positive pair's gradient is unchanged (its log
-    probability only shifts by a constant).
-    """
-    log_p = log_p + math.log1p(-missing_rate)
-    return log_p, log1mexp(log_p)
+from .similarities import NORM_EPS, Similarity
 
 
 def pair_weights(kinds, beta: float, beta_on: str):
@@ -60,38 +46,29 @@ class PairLoss(keras.losses.Loss):
         beta: weight of negative pairs.
         beta_on: ``"all"`` (every negative) or ``"hard"`` (hard negatives only).
         dims, gamma, alpha: see :class:`lse.similarities.Similarity`.
-        missing_rate: probability that a related pair was sampled as a negative (0: none; see
-            :func:`with_missing_positives`), in [0, 1).
     """
 
     def __init__(self, similarity: str = "lse", k: float = 2.0, beta: float = 1.0,
                  beta_on: str = "all", dims: int = 32, gamma: float = 5.0, alpha: float = 5.0,
-                 missing_rate: float = 0.0, name: str = "pair_loss",
-                 reduction="sum_over_batch_size", dtype=None):
+                 name: str = "pair_loss", reduction="sum_over_batch_size", dtype=None):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if beta_on not in ("all", "hard"):
             raise LSEError(f"beta_on must be 'all' or 'hard' (got {beta_on!r})")
         if not beta >= 0:
             raise LSEError(f"beta must be >= 0 (got {beta})")
-        if not 0.0 <= missing_rate < 1.0:
-            raise LSEError(f"missing_rate must be in [0, 1) (got {missing_rate})")
-        self.missing_rate = float(missing_rate)
         self.similarity = Similarity(similarity, k, dims=dims, gamma=gamma, alpha=alpha)
         self.beta, self.beta_on = float(beta), beta_on
 
     def call(self, y_true, y_pred):
         y, weight = pair_weights(tf.reshape(y_true, [-1]), self.beta, self.beta_on)
         log_p, log_1mp = self.similarity.log_probabilities(tf.reshape(y_pred, [-1]))
-        if self.missing_rate > 0.0:
-            log_p, log_1mp = with_missing_positives(log_p, self.missing_rate)
         return -weight * (y * log_p + (1.0 - y) * log_1mp)
 
     def get_config(self) -> dict:
         config = super().get_config()
         sim = self.similarity.get_config()
         config.update(similarity=sim["name"], k=sim["k"], dims=sim["dims"], gamma=sim["gamma"],
-                      alpha=sim["alpha"], beta=self.beta, beta_on=self.beta_on,
-                      missing_rate=self.missing_rate)
+                      alpha=sim["alpha"], beta=self.beta, beta_on=self.beta_on)
         return config
 
 

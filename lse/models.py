@@ -45,7 +45,7 @@ class PairHashModel(keras.Model):
 
     Args:
         similarity: ``"lse"`` (default), ``"cos"``, ``"dch"`` or ``"dhn"``.
-        k, beta, beta_on, gamma, alpha, missing_rate: see :class:`lse.losses.PairLoss`.
+        k, beta, beta_on, gamma, alpha: see :class:`lse.losses.PairLoss`.
         quantization: ``"logcosh"`` (DHN), ``"cauchy"`` (DCH) or ``"none"``; default: the
             paper's pairing (``cauchy`` for DCH, ``logcosh`` otherwise).
         quantization_weight: lambda.
@@ -57,7 +57,7 @@ class PairHashModel(keras.Model):
     def __init__(self, dim: int = 32, contexts: int = 1, similarity: str = "lse", k: float = 2.0,
                  beta: float = 1.0, beta_on: str = "all", quantization: str | None = None,
                  quantization_weight: float = 0.1, dropout: float = 0.1, gamma: float = 5.0,
-                 alpha: float = 5.0, missing_rate: float = 0.0, seed: int = 0, **kwargs):
+                 alpha: float = 5.0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         if int(dim) != dim or dim < 1:
             raise LSEError(f"dim must be a positive integer (got {dim})")
@@ -71,7 +71,7 @@ class PairHashModel(keras.Model):
         self.dropout, self.seed = float(dropout), int(seed)
         self.quantization_weight = float(quantization_weight)
         self.pair_loss = PairLoss(similarity, k, beta, beta_on, dims=self.dim, gamma=gamma,
-                                  alpha=alpha, missing_rate=missing_rate)
+                                  alpha=alpha)
         self.quantization = quantization or default_quantization(similarity)
         self.quantization_loss = QuantizationLoss(self.quantization, gamma)
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -162,8 +162,7 @@ class PairHashModel(keras.Model):
                       k=loss["k"], beta=loss["beta"], beta_on=loss["beta_on"],
                       quantization=self.quantization,
                       quantization_weight=self.quantization_weight, dropout=self.dropout,
-                      gamma=loss["gamma"], alpha=loss["alpha"],
-                      missing_rate=loss["missing_rate"], seed=self.seed)
+                      gamma=loss["gamma"], alpha=loss["alpha"], seed=self.seed)
         return config
 
 

@@ -98,29 +98,6 @@ def test_pair_loss_weights():
     np.testing.assert_allclose(hard_beta, [pos, neg, 3 * neg], rtol=1e-4)
 
 
-def test_missing_rate_bounds_negatives_and_keeps_positive_gradients():
-    """P(y = 1) = (1 - m) p: with cos, K = 1, c = 0 (p = 0.5) and m = 0.2, a positive costs
-    -log 0.4 and a negative -log 0.6; a negative's loss is bounded by -log m however related
-    the pair looks, and a positive's gradient does not change."""
-    kinds = tf.constant([POSITIVE, EASY_NEGATIVE])
-    loss = PairLoss("cos", 1, missing_rate=0.2, reduction=None)
-    np.testing.assert_allclose(loss(kinds, tf.constant([0.0, 0.0])).numpy(),
-                               [-math.log(0.4), -math.log(0.6)], rtol=1e-5)
-    near = tf.constant([1.0 - 1e-7])
-    assert PairLoss("lse", 8, missing_rate=0.2)(tf.constant([EASY_NEGATIVE]), near).numpy() \
-        <= -math.log(0.2) + 1e-4
-    assert PairLoss("lse", 8)(tf.constant([EASY_NEGATIVE]), near).numpy() > 5.0
-
-    def positive_gradient(missing_rate):
-        c = tf.Variable([0.3, -0.2])
-        with tf.GradientTape() as tape:
-            value = PairLoss("lse", 4, missing_rate=missing_rate)(tf.constant([POSITIVE] * 2), c)
-        return tape.gradient(value, c).numpy()
-    np.testing.assert_allclose(positive_gradient(0.3), positive_gradient(0.0), rtol=1e-5)
-    with pytest.raises(LSEError, match="missing_rate must be in"):
-        PairLoss("lse", 4, missing_rate=1.0)
-
-
 def test_log1mexp_accuracy():
     x = np.array([-1e-5, -0.1, -0.69, -0.7, -5.0, -40.0])
     np.testing.assert_allclose(log1mexp(tf.constant(x, tf.float64)).numpy(),
@@ -140,8 +117,7 @@ def test_quantization_zero_at_binary_codes():
 
 
 def test_losses_round_trip_config():
-    loss = PairLoss("dch", k=3.0, beta=2.0, beta_on="hard", dims=16, gamma=20.0,
-                    missing_rate=0.1)
+    loss = PairLoss("dch", k=3.0, beta=2.0, beta_on="hard", dims=16, gamma=20.0)
     clone = PairLoss.from_config(loss.get_config())
     assert clone.get_config() == loss.get_config()
     q = QuantizationLoss("cauchy", gamma=7.0)
