@@ -78,7 +78,7 @@ SLICES = ("all", "head", "torso", "tail")
 #: K re-validated at other code lengths (same protocol; LSE's K 20 collapses one Delicious seed
 #: at 64 bits). A model and length not listed keeps MODEL_PARAMS' K; a length between two
 #: listed ones takes the nearer one's K (ties: the shorter). LSE's 32-bit K was re-chosen with
-#: mined negatives (20 -> 24; its 16 and 64-bit K and DCH's 32-bit K held with them).
+#: mined negatives (20 -> 24; its 16 and 64-bit K and DCH's K at every length held with them).
 K_BY_BITS = {"lse": {16: 16.0, 32: 24.0, 64: 32.0}, "dch": {16: 14.0, 32: 14.0, 64: 10.0}}
 
 
