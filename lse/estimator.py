@@ -22,7 +22,6 @@ than it saves.
 """
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
@@ -33,7 +32,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .errors import LSEError
+from .errors import LSEError, check_int, check_number
 
 __all__ = ["LSEClassifier"]
 
@@ -48,24 +47,6 @@ EAGER_STEPS = 64
 #: one Delicious seed at 0.451); on digits (10 classes) mining changes nothing (0.963 / 0.960
 #: at 0.25) but triples the fit time.
 AUTO_MINED_RATIO = 1.0
-
-
-def _check_number(name: str, value, *, positive: bool = False, below=None,
-                  alternative: str | None = None) -> None:
-    """Raise an LSEError naming ``name`` unless ``value`` is a finite real number, >= 0 (> 0
-    when ``positive``) and < ``below`` when given.
-
-    Why here: sklearn validates hyper-parameters at ``fit``; a string or None that reached a
-    comparison inside training would surface as a bare ``TypeError`` instead.
-    """
-    valid = isinstance(value, numbers.Real) and not isinstance(value, bool) \
-        and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0) \
-        and (below is None or value < below)
-    if not valid:
-        wanted = ("> 0" if positive else ">= 0") if below is None \
-            else f"in {'(' if positive else '['}0, {below})"
-        either = f"{alternative} or " if alternative else ""
-        raise LSEError(f"{name} must be {either}a number {wanted} (got {value!r})")
 
 
 class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
@@ -138,32 +119,26 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------------------ checks
     def _check_params(self) -> None:
-        def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < minimum:
-                raise LSEError(f"{name} must be an integer >= {minimum} (got {value!r})")
-
         for name in ("dim", "epochs", "batch_size", "top_k"):
-            positive_int(name)
+            check_int(getattr(self, name), name, 1)
         if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in np.atleast_1d(self.hidden)):
             raise LSEError(f"hidden must be a sequence of positive layer widths (got {self.hidden!r})")
-        positive_int("radius", 0)
+        check_int(self.radius, "radius", 0)
         for name in ("max_radius", "mining_radius"):
             if getattr(self, name) is not None:
-                positive_int(name, 0)
+                check_int(getattr(self, name), name, 0)
         if self.code_format not in ("packed", "bits"):
             raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
         for name in ("beta", "negative_ratio", "quantization_weight"):
-            _check_number(name, getattr(self, name))
+            check_number(getattr(self, name), name)
         for name in ("k", "learning_rate"):
-            _check_number(name, getattr(self, name), positive=True)
+            check_number(getattr(self, name), name, positive=True)
         for name in ("dropout", "warmup"):
-            _check_number(name, getattr(self, name), below=1)
+            check_number(getattr(self, name), name, below=1)
         if not (isinstance(self.mined_ratio, str) and self.mined_ratio == "auto"):
-            _check_number("mined_ratio", self.mined_ratio, alternative="'auto'")
+            check_number(self.mined_ratio, "mined_ratio", alternative="'auto'")
         if self.clipnorm is not None:
-            _check_number("clipnorm", self.clipnorm, positive=True, alternative="None")
+            check_number(self.clipnorm, "clipnorm", positive=True, alternative="None")
 
     def _targets(self, y):
         """(indicator CSR (n, n_classes), multilabel flag); sets ``classes_``."""

@@ -41,7 +41,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import LSEError
+from .errors import LSEError, check_int
 from .io import atomic_path
 
 #: Name and version written into every saved index; :meth:`HashIndex.load` checks both.
@@ -87,15 +87,8 @@ def unpack_codes(codes, dim: int) -> np.ndarray:
     return np.unpackbits(codes, axis=-1, count=dim, bitorder="big")
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
-            or value < minimum:
-        raise LSEError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_dim(dim) -> int:
-    return _check_int(dim, "dim (bits per code)", 1)
+    return check_int(dim, "dim (bits per code)", 1)
 
 
 def _code_bytes(dim: int) -> int:
@@ -494,7 +487,7 @@ class HashIndex:
         return ids.astype(np.intp, copy=False)
 
     def _check_radius(self, radius) -> int:
-        radius = min(_check_int(radius, "Hamming radius", 0), self.dim)
+        radius = min(check_int(radius, "Hamming radius", 0), self.dim)
         n_probes = sum(math.comb(self.dim, k) for k in range(radius + 1))
         if n_probes > MAX_PROBES_PER_CODE:
             raise LSEError(f"Hamming radius {radius} on {self.dim}-bit codes needs {n_probes} "
@@ -542,7 +535,7 @@ class HashIndex:
 
     def _run(self, ids, codes, radius, exclude_self, n_threads) -> sp.csr_matrix:
         """Answer the queries chunk by chunk (optionally on threads) and stack the rows."""
-        _check_int(n_threads, "n_threads", 1)
+        check_int(n_threads, "n_threads", 1)
         n_q = len(ids) if codes is None else len(codes)
         per_query = self.codes_per_item if codes is None else codes.shape[1]
         step = QUERIES_PER_CHUNK
@@ -629,7 +622,7 @@ class HashIndex:
 
     def clusters(self, min_size: int = 2) -> Clusters:
         """Buckets holding at least ``min_size`` distinct items, in code order."""
-        _check_int(min_size, "min_size", 1)
+        check_int(min_size, "min_size", 1)
         sizes = np.diff(self.bucket_offsets)
         chosen = np.flatnonzero(sizes >= min_size)
         offsets = np.zeros(len(chosen) + 1, np.int64)
