@@ -25,16 +25,26 @@ def check_int(value, name: str, minimum: int) -> int:
     return int(value)
 
 
-def check_number(value, name: str, *, positive: bool = False, below=None,
+def number_rule(*, positive: bool = False, below=None, at_most=None) -> str:
+    """The words of a :func:`check_number` rule, e.g. "a number in [0, 1)" (shared with the
+    CLI's argparse types, so a library call and a command line say the same thing)."""
+    lower = "(" if positive else "["
+    if below is not None:
+        return f"a number in {lower}0, {below})"
+    if at_most is not None:
+        return f"a number in {lower}0, {at_most}]"
+    return "a number > 0" if positive else "a number >= 0"
+
+
+def check_number(value, name: str, *, positive: bool = False, below=None, at_most=None,
                  alternative: str | None = None) -> None:
     """An LSEError naming ``name`` unless ``value`` is a finite real number, >= 0 (> 0 when
-    ``positive``) and < ``below`` when given; ``alternative`` names another accepted value
-    for the message (the caller has ruled it out)."""
+    ``positive``), < ``below`` and <= ``at_most`` when given; ``alternative`` names another
+    accepted value for the message (the caller has ruled it out)."""
     valid = isinstance(value, numbers.Real) and not isinstance(value, bool) \
         and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0) \
-        and (below is None or value < below)
+        and (below is None or value < below) and (at_most is None or value <= at_most)
     if not valid:
-        wanted = ("> 0" if positive else ">= 0") if below is None \
-            else f"in {'(' if positive else '['}0, {below})"
         either = f"{alternative} or " if alternative else ""
-        raise LSEError(f"{name} must be {either}a number {wanted} (got {value!r})")
+        rule = number_rule(positive=positive, below=below, at_most=at_most)
+        raise LSEError(f"{name} must be {either}{rule} (got {value!r})")

@@ -36,17 +36,11 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import LSEError
+from .errors import LSEError, check_int
 from .sampling import EASY_NEGATIVE, HARD_NEGATIVE, POSITIVE, PairSampler
 
 __all__ = ["FeatureTable", "LabelIds", "ClassPairSampler", "LabelPairSampler", "FeaturePairs",
            "sparse_batch", "as_label_matrix"]
-
-
-def _count(name: str, value, minimum: int = 0) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise LSEError(f"{name} must be an integer >= {minimum} (got {value!r})")
-    return int(value)
 
 
 def sparse_batch(rows: sp.csr_matrix):
@@ -103,7 +97,7 @@ class LabelIds:
     """The label side of an id-embedding label tower: a batch is just the label ids."""
 
     def __init__(self, n: int):
-        self.n = _count("the number of labels", n, 1)
+        self.n = check_int(n, "the number of labels", 1)
 
     def rows(self, ids):
         return np.asarray(ids, dtype=np.int32)
@@ -175,8 +169,8 @@ class ClassPairSampler(_PairSamplerBase):
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) < 2:
             raise LSEError("labels must be a 1-D integer array with at least two items")
-        self.positives = _count("positives per batch", positives, 1)
-        self.negatives = _count("negatives per batch", negatives)
+        self.positives = check_int(positives, "positives per batch", 1)
+        self.negatives = check_int(negatives, "negatives per batch", 0)
         self.seed = int(seed)
         _, self.labels = np.unique(labels, return_inverse=True)
         self.n = len(labels)
@@ -249,12 +243,12 @@ class LabelPairSampler(_PairSamplerBase):
         self.Y = as_label_matrix(Y, name="Y")
         if self.Y.nnz == 0:
             raise LSEError("Y has no nonzeros: there are no (instance, label) positives")
-        self.positives = _count("positives per batch", positives, 1)
-        self.negative_labels = _count("negative labels per batch", negative_labels)
-        self.negative_instances = _count("negative instances per batch", negative_instances)
-        self.hard = _count("hard negatives per batch", hard)
-        self.mined = _count("mined negatives per batch", mined)
-        self.mined_pool = _count("mined pool size", mined_pool, 1)
+        self.positives = check_int(positives, "positives per batch", 1)
+        self.negative_labels = check_int(negative_labels, "negative labels per batch", 0)
+        self.negative_instances = check_int(negative_instances, "negative instances per batch", 0)
+        self.hard = check_int(hard, "hard negatives per batch", 0)
+        self.mined = check_int(mined, "mined negatives per batch", 0)
+        self.mined_pool = check_int(mined_pool, "mined pool size", 1)
         self.pool = None
         self.seed = int(seed)
         self.n, self.n_labels = self.Y.shape
@@ -358,8 +352,8 @@ class FeaturePairs:
 
     def __init__(self, sampler, left, right=None, mining_radius: int | None = None):
         self.sampler = sampler
-        self.mining_radius = None if mining_radius is None else _count("mining_radius",
-                                                                       mining_radius)
+        self.mining_radius = None if mining_radius is None else check_int(mining_radius,
+                                                                          "mining_radius", 0)
         self.left = left if isinstance(left, (FeatureTable, LabelIds)) else FeatureTable(left)
         right = self.left if right is None else right
         self.right = right if isinstance(right, (FeatureTable, LabelIds)) else FeatureTable(right)

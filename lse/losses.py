@@ -20,7 +20,7 @@ import math
 import keras
 import tensorflow as tf
 
-from .errors import LSEError
+from .errors import LSEError, check_number
 from .sampling import EASY_NEGATIVE, HARD_NEGATIVE, POSITIVE  # noqa: F401 (re-exported)
 from .similarities import NORM_EPS, Similarity
 
@@ -54,8 +54,7 @@ class PairLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if beta_on not in ("all", "hard"):
             raise LSEError(f"beta_on must be 'all' or 'hard' (got {beta_on!r})")
-        if not beta >= 0:
-            raise LSEError(f"beta must be >= 0 (got {beta})")
+        check_number(beta, "beta")
         self.similarity = Similarity(similarity, k, dims=dims, gamma=gamma, alpha=alpha)
         self.beta, self.beta_on = float(beta), beta_on
 

@@ -32,7 +32,7 @@ import keras
 import tensorflow as tf
 
 from .dropout import DropoutKey
-from .errors import LSEError
+from .errors import LSEError, check_int, check_number
 from .hugepages import advise_variable
 from .losses import PairLoss, QuantizationLoss, default_quantization
 from .optimizers import RowAdam
@@ -59,15 +59,10 @@ class PairHashModel(keras.Model):
                  quantization_weight: float = 0.1, dropout: float = 0.1, gamma: float = 5.0,
                  alpha: float = 5.0, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        if int(dim) != dim or dim < 1:
-            raise LSEError(f"dim must be a positive integer (got {dim})")
-        if int(contexts) != contexts or contexts < 1:
-            raise LSEError(f"contexts (L) must be a positive integer (got {contexts})")
-        if not 0.0 <= dropout < 1.0:
-            raise LSEError(f"dropout must be in [0, 1) (got {dropout})")
-        if not quantization_weight >= 0:
-            raise LSEError(f"quantization_weight must be >= 0 (got {quantization_weight})")
-        self.dim, self.contexts = int(dim), int(contexts)
+        self.dim = check_int(dim, "dim", 1)
+        self.contexts = check_int(contexts, "contexts (L)", 1)
+        check_number(dropout, "dropout", below=1)
+        check_number(quantization_weight, "quantization_weight")
         self.dropout, self.seed = float(dropout), int(seed)
         self.quantization_weight = float(quantization_weight)
         self.pair_loss = PairLoss(similarity, k, beta, beta_on, dims=self.dim, gamma=gamma,
@@ -177,9 +172,9 @@ class EmbeddingHasher(PairHashModel):
     def __init__(self, n_items: int, dim: int = 32, contexts: int = 1, init_scale: float = 1.0,
                  **kwargs):
         super().__init__(dim=dim, contexts=contexts, **kwargs)
-        if int(n_items) != n_items or n_items < 1:
-            raise LSEError(f"n_items must be a positive integer (got {n_items})")
-        self.n_items, self.init_scale = int(n_items), float(init_scale)
+        self.n_items = check_int(n_items, "n_items", 1)
+        check_number(init_scale, "init_scale", positive=True)
+        self.init_scale = float(init_scale)
         self.table = self.add_weight(
             shape=(self.n_items, self.contexts, self.dim), name="embeddings",
             initializer=keras.initializers.RandomUniform(-self.init_scale, self.init_scale,
@@ -386,11 +381,11 @@ class InstanceLabelHasher(PairHashModel):
                  activation: str = "relu", contexts: int = 1, init_scale: float = 0.1,
                  **kwargs):
         super().__init__(dim=dim, contexts=contexts, **kwargs)
-        for name, value in (("input_dim", input_dim), ("n_labels", n_labels)):
-            if int(value) != value or value < 1:
-                raise LSEError(f"{name} must be a positive integer (got {value})")
-        self.input_dim, self.n_labels = int(input_dim), int(n_labels)
-        self.hidden, self.activation = tuple(int(h) for h in hidden), activation
+        self.input_dim = check_int(input_dim, "input_dim", 1)
+        self.n_labels = check_int(n_labels, "n_labels", 1)
+        self.hidden = tuple(check_int(h, "hidden width", 1) for h in hidden)
+        self.activation = activation
+        check_number(init_scale, "init_scale", positive=True)
         self.init_scale = float(init_scale)
         self.instance_tower = _tower(self.input_dim, self.hidden, self.dim, self.contexts,
                                      activation, "instance_tower", self.seed)

@@ -40,7 +40,7 @@ from typing import Iterator
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import LSEError
+from .errors import LSEError, check_int
 
 #: Pair kinds: the labels a batch carries; :class:`lse.losses.PairLoss` turns them into
 #: (y, weight).
@@ -88,11 +88,9 @@ class PairSampler:
     def __init__(self, pairs, positives: int = 1024, hard: int = 1024, easy: int = 2048,
                  hard_negatives: bool = True, hard_sampling: str = "uniform",
                  materialize_limit: int = 20_000_000, seed: int = 0):
-        for name, value in (("positives", positives), ("hard", hard), ("easy", easy)):
-            if int(value) != value or value < 0:
-                raise LSEError(f"{name} per batch must be a non-negative integer (got {value})")
-        if positives < 1:
-            raise LSEError("a batch needs at least one positive pair")
+        check_int(positives, "positives per batch", 1)
+        check_int(hard, "hard per batch", 0)
+        check_int(easy, "easy per batch", 0)
         self.D = validate_pair_matrix(pairs)
         self.n = self.D.shape[0]
         self.positives, self.hard, self.easy = int(positives), int(hard), int(easy)

@@ -26,7 +26,7 @@ import math
 
 import tensorflow as tf
 
-from .errors import LSEError
+from .errors import LSEError, check_int, check_number
 
 #: Clip for c before arccos / logs and for p before log(1 - p).
 EPS = 1e-6
@@ -101,11 +101,9 @@ class Similarity:
                  gamma: float = 5.0, alpha: float = 5.0):
         if name not in self.NAMES:
             raise LSEError(f"unknown similarity {name!r}; choose one of {', '.join(self.NAMES)}")
-        if not k > 0:
-            raise LSEError(f"K must be > 0 (got {k})")
-        if not gamma > 0 or not alpha > 0 or not dims > 0:
-            raise LSEError(f"gamma, alpha and dims must be > 0 (got {gamma}, {alpha}, {dims})")
-        self.name, self.k, self.dims = name, float(k), int(dims)
+        for value, label in ((k, "K"), (gamma, "gamma"), (alpha, "alpha")):
+            check_number(value, label, positive=True)
+        self.name, self.k, self.dims = name, float(k), check_int(dims, "dims", 1)
         self.gamma, self.alpha = float(gamma), float(alpha)
 
     def log_base(self, c):

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .errors import LSEError
+from .errors import LSEError, check_int
 from .io import atomic_path
 
 
@@ -150,8 +150,7 @@ def train(model: keras.Model, sampler, epochs: int, *, initial_epoch: int = 0,
     it); batch-level callbacks then run once per execution. An explicit value must divide the
     steps per epoch.
     """
-    if int(epochs) != epochs or epochs < 1:
-        raise LSEError(f"epochs must be a positive integer (got {epochs})")
+    check_int(epochs, "epochs", 1)
     if model.optimizer is None:
         model.compile()
     if not model.built:

@@ -195,12 +195,23 @@ def test_radius_curve_by_hand():
     assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
 
 
-@pytest.mark.parametrize("option", ["--hard", "--mined", "--mining-radius"])
+@pytest.mark.parametrize("option", ["--hard", "--mined", "--mining-radius", "--radius",
+                                    "--max-radius"])
 def test_label_benchmark_rejects_negative_negative_counts(tmp_path, capsys, option):
     data = tmp_path / "d.txt"
     data.write_text("1 2 1\n0 0:1\n")
-    assert main(["label-benchmark", str(data), str(data), option, "-1"]) != 0
-    assert f"{option} must be >= 0 (got -1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error
+        main(["label-benchmark", str(data), str(data), option, "-1"])
+    assert exc.value.code == 2
+    assert f"argument {option}: expected an integer >= 0, got -1" in capsys.readouterr().err
+
+
+def test_label_benchmark_rejects_max_radius_below_radius(tmp_path, capsys):
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 1\n0 0:1\n")
+    assert main(["label-benchmark", str(data), str(data), "--radius", "2", "--max-radius",
+                 "1"]) == 2
+    assert "--max-radius must be >= --radius (got 1 < 2)" in capsys.readouterr().err
 
 
 def test_label_benchmark_rejects_negative_curve_radii(tmp_path, capsys):
@@ -212,21 +223,25 @@ def test_label_benchmark_rejects_negative_curve_radii(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
-@pytest.mark.parametrize("option, value, text", [("--warmup", "1", "--warmup must be in [0, 1)"),
-                                                 ("--clipnorm", "-1", "--clipnorm must be >= 0"),
-                                                 ("--learning-rate", "0", "must be > 0"),
-                                                 ("--k", "0", "--k must be > 0"),
-                                                 ("--dropout", "1", "--dropout must be in [0, 1)"),
-                                                 ("--beta", "-2", "--beta must be >= 0"),
-                                                 ("--quantization-weight", "-1",
-                                                  "--quantization-weight must be >= 0")])
+@pytest.mark.parametrize("option, value, text", [
+    ("--warmup", "1", "argument --warmup: must be a number in [0, 1) (got 1)"),
+    ("--clipnorm", "-1", "argument --clipnorm: must be a number >= 0 (got -1)"),
+    ("--learning-rate", "0", "argument --learning-rate: must be a number > 0 (got 0)"),
+    ("--k", "nan", "argument --k: must be a number > 0 (got nan)"),
+    ("--k", "x", "argument --k: must be a number > 0 (got 'x')"),
+    ("--dropout", "1", "argument --dropout: must be a number in [0, 1) (got 1)"),
+    ("--beta", "-2", "argument --beta: must be a number >= 0 (got -2)"),
+    ("--quantization-weight", "-1", "argument --quantization-weight: must be a number >= 0"),
+])
 def test_benchmarks_reject_bad_optimisation_settings(tmp_path, capsys, command, option, value,
                                                      text):
+    """Refused by argparse when the command line is parsed: no data read, no model trained."""
     data = tmp_path / "d.txt"
     data.write_text("1 2 1\n0 0:1\n")
     inputs = [str(data), str(data)] if command == "label-benchmark" else [str(tmp_path)]
-    assert main([command, *inputs, option, value, "--quiet"]) == 2
-    assert text in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([command, *inputs, option, value, "--quiet"])
+    assert exc.value.code == 2 and text in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark", "sbm", "evaluate",

@@ -16,11 +16,11 @@ def run_cli(capsys, *argv):
 
 @pytest.mark.parametrize("argv, message", [
     (["sbm", "--model", "bogus"], "invalid choice: 'bogus'"),
-    (["sbm", "--k", "0", "--epochs", "1", "--factions", "5"], "K must be > 0"),
-    (["sbm", "--k", "-2", "--epochs", "1", "--factions", "5"], "K must be > 0"),
+    (["sbm", "--k", "0", "--epochs", "1", "--factions", "5"], "argument --k: must be a number > 0"),
+    (["sbm", "--k", "-2", "--epochs", "1", "--factions", "5"], "must be a number > 0 (got -2)"),
     (["sbm", "--trials", "0"], "positive integer"),
-    (["sbm", "--background", "2"], "--background must be a probability"),
-    (["sbm", "--dropout", "1.5"], "--dropout must be in"),
+    (["sbm", "--background", "2"], "argument --background: must be a number in [0, 1] (got 2)"),
+    (["sbm", "--dropout", "1.5"], "argument --dropout: must be a number in [0, 1)"),
 ])
 def test_bad_input_gives_one_clear_line(capsys, tmp_path, argv, message):
     target = tmp_path / "out.json"

@@ -116,9 +116,9 @@ def test_svd_baselines_flow_through_index_and_evaluate(capsys, tmp_path, dataset
     (["train", "{tmp}/nope", "--model", "lse", "--out", "{tmp}/m"], "does not exist"),
     (["train", "{data}", "--model", "bogus", "--out", "{tmp}/m"], "invalid choice: 'bogus'"),
     (["train", "{data}", "--model", "lse", "--out", "{tmp}/m", "--k", "0", "--quiet"],
-     "K must be > 0"),
+     "argument --k: must be a number > 0 (got 0)"),
     (["train", "{data}", "--model", "lse", "--out", "{tmp}/m", "--dropout", "1", "--quiet"],
-     "dropout must be in"),
+     "argument --dropout: must be a number in [0, 1) (got 1)"),
     (["index", "{tmp}/nope", "--out", "{tmp}/i"], "model directory"),
     (["query", "{tmp}/nope", "dog"], "does not exist"),
     (["evaluate", "{tmp}/nope", "--dataset", "{data}"], "does not exist"),
@@ -198,6 +198,20 @@ def test_resume_refuses_other_settings(tmp_path, dataset):
     with pytest.raises(LSEError, match=r"beta 1.0 -> 3.0"):
         train_model(dataset, other, tmp_path / "m2", checkpoint_dir=ckpt, resume=True,
                     progress=False)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", "5", r"epochs must be an integer >= 1 \(got '5'\) \(model lse\)"),
+    ("learning_rate", None, r"learning_rate must be a number > 0 \(got None\)"),
+    ("dropout", 1.0, r"dropout must be a number in \[0, 1\)"),
+    ("hard", -1, "hard negatives per batch must be an integer >= 0"),
+    ("quantization_ramp", 1.5, r"quantization_ramp must be a number in \[0, 1\]"),
+    ("hard_sampling", "nope", "hard_sampling must be 'uniform' or 'walk'"),
+])
+def test_train_config_names_the_bad_field(field, value, message):
+    from lse.errors import LSEError
+    with pytest.raises(LSEError, match=message):
+        TrainConfig(model="lse", **{field: value}).resolved()
 
 
 def test_params_tables_fill_what_is_not_given(capsys, tmp_path, dataset):

@@ -47,6 +47,8 @@ def test_class_pairs_errors():
         ClassPairSampler(np.array([0.5, 1.0]))
     with pytest.raises(LSEError, match="positives per batch"):
         ClassPairSampler(np.array([0, 1]), positives=0)
+    with pytest.raises(LSEError, match=r"negatives per batch must be an integer >= 0 \(got '8'\)"):
+        ClassPairSampler(np.array([0, 1]), negatives="8")
 
 
 Y = sp.csr_matrix(np.array([[1, 1, 0, 0, 0],

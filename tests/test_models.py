@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from lse.errors import LSEError
-from lse.models import EmbeddingHasher, TwoTowerHasher
+from lse.models import EmbeddingHasher, InstanceLabelHasher, TwoTowerHasher
 from lse.sbm import SBMConfig, run_trial
 
 
@@ -36,12 +36,31 @@ def test_two_tower_shapes_and_config():
     ({"n_items": 0}, "n_items"),
     ({"n_items": 5, "dropout": 1.0}, "dropout"),
     ({"n_items": 5, "similarity": "nope"}, "unknown similarity"),
-    ({"n_items": 5, "k": 0}, "K must be > 0"),
+    ({"n_items": 5, "k": 0}, "K must be a number > 0"),
     ({"n_items": 5, "contexts": 0}, "contexts"),
+    # strings and None are named, not left to fail as a bare TypeError in a comparison
+    ({"n_items": "5"}, r"n_items must be an integer >= 1 \(got '5'\)"),
+    ({"n_items": 5, "dim": 32.0}, r"dim must be an integer >= 1 \(got 32.0\)"),
+    ({"n_items": 5, "dropout": "0.1"}, r"dropout must be a number in \[0, 1\) \(got '0.1'\)"),
+    ({"n_items": 5, "k": None}, r"K must be a number > 0 \(got None\)"),
+    ({"n_items": 5, "beta": "4"}, r"beta must be a number >= 0 \(got '4'\)"),
+    ({"n_items": 5, "quantization_weight": float("nan")}, "quantization_weight must be a number"),
+    ({"n_items": 5, "gamma": 0}, "gamma must be a number > 0"),
+    ({"n_items": 5, "init_scale": -1.0}, "init_scale must be a number > 0"),
 ])
 def test_bad_model_arguments(kwargs, message):
     with pytest.raises(LSEError, match=message):
         EmbeddingHasher(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"n_labels": "10"}, r"n_labels must be an integer >= 1 \(got '10'\)"),
+    ({"hidden": (16, "8")}, r"hidden width must be an integer >= 1 \(got '8'\)"),
+    ({"dropout": None}, r"dropout must be a number in \[0, 1\) \(got None\)"),
+])
+def test_bad_label_hasher_arguments(kwargs, message):
+    with pytest.raises(LSEError, match=message):
+        InstanceLabelHasher(**{"input_dim": 6, "n_labels": 10, **kwargs})
 
 
 def test_small_sbm_lse_recovers_the_factions():

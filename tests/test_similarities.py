@@ -132,8 +132,8 @@ def test_max_cosine_takes_best_context_pair():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"name": "bogus"}, "unknown similarity"),
-    ({"name": "lse", "k": 0}, "K must be > 0"),
-    ({"name": "lse", "k": -1}, "K must be > 0"),
+    ({"name": "lse", "k": 0}, "K must be a number > 0"),
+    ({"name": "lse", "k": -1}, "K must be a number > 0"),
 ])
 def test_bad_similarity_arguments(kwargs, message):
     with pytest.raises(LSEError, match=message):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import LSEError
-from .common import output_file, positive_int
+from .common import (fraction, nonnegative_number, output_file, positive_int,
+                     positive_number)
 
 
 def int_list(text: str, minimum: int = 1) -> list[int]:
@@ -39,44 +39,28 @@ def add_training_arguments(p, epochs: int, epochs_help: str, learning_rate: floa
     p.add_argument("--hidden", type=int_list, default=hidden,
                    help="hidden layer widths of the tower, e.g. 1024 or 512,512"
                         + ("" if hidden else tuned))
-    p.add_argument("--dropout", type=float, default=dropout,
+    p.add_argument("--dropout", type=fraction, default=dropout,
                    help="rate of the dropout mask shared by both halves of a pair"
                         + ("" if dropout is not None else tuned))
-    p.add_argument("--learning-rate", type=float, default=learning_rate,
+    p.add_argument("--learning-rate", type=positive_number, default=learning_rate,
                    help="Adam's peak rate (after the warm-up; cosine decay to 0)"
                         + ("" if learning_rate else tuned))
-    p.add_argument("--warmup", type=float, default=warmup,
+    p.add_argument("--warmup", type=fraction, default=warmup,
                    help="fraction of the steps with a linear learning-rate warm-up from 0")
-    p.add_argument("--clipnorm", type=float, default=clipnorm,
+    p.add_argument("--clipnorm", type=nonnegative_number, default=clipnorm,
                    help="clip each variable's gradient to this norm (0: no clipping)")
-    p.add_argument("--k", type=float, help="override K of every model")
-    p.add_argument("--beta", type=float, help="override beta (weight of negatives) of every model")
+    p.add_argument("--k", type=positive_number, help="override K of every model")
+    p.add_argument("--beta", type=nonnegative_number,
+                   help="override beta (weight of negatives) of every model")
     p.add_argument("--beta-on", choices=["all", "hard"],
                    help="override where beta applies: every negative, or hard negatives only")
     p.add_argument("--quantization", choices=["logcosh", "cauchy", "none"],
                    help="override the quantization loss: DHN's log cosh(|u| - 1) or DCH's Cauchy")
-    p.add_argument("--quantization-weight", type=float, help="override lambda of every model")
+    p.add_argument("--quantization-weight", type=nonnegative_number,
+                   help="override lambda of every model")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and initialisation")
     p.add_argument("--json", metavar="PATH", type=output_file, help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def check_training_arguments(args) -> None:
-    """Reject optimisation settings that cannot train, naming the option."""
-    if args.learning_rate is not None and not args.learning_rate > 0:
-        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
-    if not 0 <= args.warmup < 1:
-        raise LSEError(f"--warmup must be in [0, 1) (got {args.warmup})")
-    if args.clipnorm < 0:
-        raise LSEError(f"--clipnorm must be >= 0 (got {args.clipnorm})")
-    if args.dropout is not None and not 0 <= args.dropout < 1:
-        raise LSEError(f"--dropout must be in [0, 1) (got {args.dropout})")
-    if args.k is not None and not args.k > 0:
-        raise LSEError(f"--k must be > 0 (got {args.k})")
-    for option in ("beta", "quantization_weight"):
-        value = getattr(args, option)
-        if value is not None and not value >= 0:
-            raise LSEError(f"--{option.replace('_', '-')} must be >= 0 (got {value})")
 
 
 def model_overrides(args, *names) -> dict:

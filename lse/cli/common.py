@@ -5,18 +5,48 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import LSEError
+from ..errors import LSEError, check_number, number_rule
 from ..io import atomic_path
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+def _int_at_least(minimum: int):
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+        return value
+    return parse
+
+
+positive_int = _int_at_least(1)
+nonnegative_int = _int_at_least(0)
+
+
+def number(*, positive: bool = False, below=None, at_most=None):
+    """An argparse ``type``: a real number under :func:`lse.errors.check_number`'s rule, checked
+    when the command line is parsed (the option is named, nothing is read or trained first)."""
+    rule = number_rule(positive=positive, below=below, at_most=at_most)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})") from None
+        try:
+            check_number(value, "value", positive=positive, below=below, at_most=at_most)
+        except LSEError:
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {text})") from None
+        return value
+    return parse
+
+
+positive_number, nonnegative_number = number(positive=True), number()
+fraction, probability = number(below=1), number(at_most=1)
 
 
 def output_file(text: str) -> Path:

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, quiet_tensorflow, write_json
-from .benchmark_options import (add_training_arguments, check_training_arguments, model_overrides,
-                                radius_list)
+from .common import nonnegative_int, positive_int, quiet_tensorflow, write_json
+from .benchmark_options import add_training_arguments, model_overrides, radius_list
 
 
 def register(sub) -> None:
@@ -29,20 +28,21 @@ def register(sub) -> None:
     p.add_argument("--contexts", type=positive_int, default=1, metavar="L",
                    help="embeddings (and codes) per document and per label, scored by their "
                         "max-cosine; a document's candidates are the union of its L buckets")
-    p.add_argument("--hard", type=int,
+    p.add_argument("--hard", type=nonnegative_int,
                    help="override the co-occurring hard negative labels per batch of every "
                         "model (None: each model's tuned value)")
-    p.add_argument("--mined", type=int,
+    p.add_argument("--mined", type=nonnegative_int,
                    help="override the mined hard negative labels per batch of every model: "
                         "each a random one of the 8 labels the model itself scores highest "
                         "among those the document lacks, re-mined before every epoch (None: "
                         "each model's tuned value)")
-    p.add_argument("--mining-radius", type=int, metavar="R",
+    p.add_argument("--mining-radius", type=nonnegative_int, metavar="R",
                    help="mine those negatives among the labels within Hamming radius R of the "
                         "document's code (a hash-index lookup, for label sets too large to "
                         "score every label each epoch) instead of among all labels (default)")
-    p.add_argument("--radius", type=int, default=0, help="Hamming radius of the label lookup")
-    p.add_argument("--max-radius", type=int,
+    p.add_argument("--radius", type=nonnegative_int, default=0,
+                   help="Hamming radius of the label lookup")
+    p.add_argument("--max-radius", type=nonnegative_int,
                    help="fall back up to this radius for items with no candidate label")
     p.add_argument("--curve-radii", type=radius_list, default=[0, 1, 2], metavar="R,R,...",
                    help="also report hashed P@1 and mean candidates at each of these radii "
@@ -69,13 +69,8 @@ def run(args) -> int:
     from ..label_benchmark import (MODELS, SEED_METRICS, LabelBenchmarkConfig, format_table,
                                    run_label_trial, run_linear_reference)
 
-    check_training_arguments(args)
-    if args.radius < 0 or (args.max_radius is not None and args.max_radius < args.radius):
-        raise LSEError("--radius must be >= 0 and --max-radius >= --radius")
-    for name in ("hard", "mined", "mining_radius"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise LSEError(f"--{name.replace('_', '-')} must be >= 0 (got {value})")
+    if args.max_radius is not None and args.max_radius < args.radius:
+        raise LSEError(f"--max-radius must be >= --radius (got {args.max_radius} < {args.radius})")
     if (args.test is None) == (args.validation is None):
         raise LSEError("give either a TEST file or --validation FRACTION (not both)")
     if args.validation is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .benchmark_options import (add_training_arguments, check_training_arguments, int_list,
+from .benchmark_options import (add_training_arguments, int_list,
                                 model_overrides)
 from .common import positive_int, quiet_tensorflow, write_json
 
@@ -42,7 +42,6 @@ def run(args) -> int:
     from ..image_benchmark import (MODELS, SEED_METRICS, MapBenchmarkConfig, by_model_and_bits,
                                    format_table, run_map_trial)
 
-    check_training_arguments(args)
     data = load_idx_dataset(args.data_dir)
     config = MapBenchmarkConfig(epochs=args.epochs, hidden=tuple(args.hidden),
                                 dropout=args.dropout, learning_rate=args.learning_rate,

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import output_file, positive_int, quiet_tensorflow, write_json
+from .common import (fraction, nonnegative_number, output_file, positive_int, positive_number,
+                     probability, quiet_tensorflow, write_json)
 
 
 def register(sub) -> None:
@@ -21,19 +22,20 @@ def register(sub) -> None:
     p.add_argument("--epochs", type=positive_int, default=50, help="passes over the positives")
     p.add_argument("--factions", type=positive_int, default=500, help="number of factions")
     p.add_argument("--size", type=positive_int, default=10, help="individuals per faction")
-    p.add_argument("--background", type=float, default=0.0,
+    p.add_argument("--background", type=probability, default=0.0,
                    help="edge probability between distant factions")
     p.add_argument("--seed", type=int, default=0, help="seed of the first trial (then +1, ...)")
     p.add_argument("--params", choices=["tuned", "paper"], default="tuned",
                    help="hyper-parameter table: ours, tuned for this implementation, or the "
                         "paper's Table 1 verbatim")
-    p.add_argument("--k", type=float, help="override K of the table")
-    p.add_argument("--beta", type=float, help="override beta of the table")
-    p.add_argument("--quantization-weight", type=float, help="override lambda of the table")
+    p.add_argument("--k", type=positive_number, help="override K of the table")
+    p.add_argument("--beta", type=nonnegative_number, help="override beta of the table")
+    p.add_argument("--quantization-weight", type=nonnegative_number,
+                   help="override lambda of the table")
     p.add_argument("--hard-negatives", choices=["yes", "no"], help="override the table")
-    p.add_argument("--learning-rate", type=float, default=0.15, help="Adam's initial rate "
-                   "(cosine decay to 0)")
-    p.add_argument("--dropout", type=float, default=0.1, help="shared dropout rate")
+    p.add_argument("--learning-rate", type=positive_number, default=0.15,
+                   help="Adam's initial rate (cosine decay to 0)")
+    p.add_argument("--dropout", type=fraction, default=0.1, help="shared dropout rate")
     p.add_argument("--json", metavar="PATH", type=output_file, help="also write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -41,15 +43,8 @@ def register(sub) -> None:
 
 def run(args) -> int:
     quiet_tensorflow()
-    from ..errors import LSEError
     from ..sbm import MODELS, PAPER_TABLE1, SBMConfig, run_trial, summarize
 
-    if not 0.0 <= args.background <= 1.0:
-        raise LSEError(f"--background must be a probability (got {args.background})")
-    if not 0.0 <= args.dropout < 1.0:
-        raise LSEError(f"--dropout must be in [0, 1) (got {args.dropout})")
-    if not args.learning_rate > 0:
-        raise LSEError(f"--learning-rate must be > 0 (got {args.learning_rate})")
     overrides = {}
     for key, value in (("k", args.k), ("beta", args.beta),
                        ("quantization_weight", args.quantization_weight)):

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import positive_int, quiet_tensorflow
+from .common import (fraction, nonnegative_int, nonnegative_number, positive_int, positive_number,
+                     probability, quiet_tensorflow)
 
 DESCRIPTION = """\
 Train a word2hashes model on a dataset directory made by `lse prepare` and save it as a model
@@ -52,9 +53,12 @@ def register(sub) -> None:
                         "/ 0.01, cos 16 / 1 / 0.01, dch 4 / 1 / 0.01, dhn 16 / 4 / 0.1) or "
                         "paper (Table 3: lse 8 / 4 / 0.3, cos 16 / 2 / 0.3, dch 4 / 4 / 3, "
                         "dhn 12 / 1 / 0.3) (default: tuned)")
-    g.add_argument("--k", type=float, help="concentration K: p = s(c)^K (default: --params)")
-    g.add_argument("--beta", type=float, help="weight of negative pairs (default: --params)")
-    g.add_argument("--quantization-weight", "--lambda", dest="quantization_weight", type=float,
+    g.add_argument("--k", type=positive_number,
+                   help="concentration K: p = s(c)^K (default: --params)")
+    g.add_argument("--beta", type=nonnegative_number,
+                   help="weight of negative pairs (default: --params)")
+    g.add_argument("--quantization-weight", "--lambda", dest="quantization_weight",
+                   type=nonnegative_number,
                    help="lambda, weight of the quantization loss (mean over coordinates; "
                         "default: --params)")
     g.add_argument("--beta-on", choices=("all", "hard"), default="all",
@@ -66,21 +70,21 @@ def register(sub) -> None:
                         "(cheaper, biased to pairs with many shared neighbours)")
     g.add_argument("--positives", type=positive_int, default=8192,
                    help="positive pairs per batch (default: 8192)")
-    g.add_argument("--hard", type=int, default=8192, help="hard negatives per batch "
+    g.add_argument("--hard", type=nonnegative_int, default=8192, help="hard negatives per batch "
                    "(default: 8192)")
-    g.add_argument("--easy", type=int, default=16384, help="random negatives per batch "
+    g.add_argument("--easy", type=nonnegative_int, default=16384, help="random negatives per batch "
                    "(default: 16384)")
-    g.add_argument("--learning-rate", type=float, default=0.1,
+    g.add_argument("--learning-rate", type=positive_number, default=0.1,
                    help="initial Adam rate, cosine-decayed to 0 (default: 0.1)")
-    g.add_argument("--dropout", type=float, default=0.1, help="shared dropout rate "
+    g.add_argument("--dropout", type=fraction, default=0.1, help="shared dropout rate "
                    "(default: 0.1)")
-    g.add_argument("--init-scale", type=float, default=0.05,
+    g.add_argument("--init-scale", type=positive_number, default=0.05,
                    help="half-width of the uniform initialisation (default: 0.05)")
-    g.add_argument("--quantization-ramp", type=float, default=0.0,
+    g.add_argument("--quantization-ramp", type=probability, default=0.0,
                    help="grow lambda linearly from 0 over this fraction of the epochs "
                         "(default: 0, constant)")
-    g.add_argument("--gamma", type=float, default=5.0, help="DCH's gamma (default: 5)")
-    g.add_argument("--alpha", type=float, default=5.0, help="DHN's alpha (default: 5)")
+    g.add_argument("--gamma", type=positive_number, default=5.0, help="DCH's gamma (default: 5)")
+    g.add_argument("--alpha", type=positive_number, default=5.0, help="DHN's alpha (default: 5)")
     g.add_argument("--checkpoint-dir", metavar="DIR",
                    help="where the per-epoch checkpoints go (default: MODEL.ckpt)")
     g.add_argument("--keep-checkpoints", action="store_true",
@@ -92,7 +96,7 @@ def register(sub) -> None:
                    help="svd-simhash: bits per code (default: --dim)")
     g.add_argument("--tables", type=positive_int, default=1,
                    help="svd-simhash: independent hyperplane sets = codes per word (default: 1)")
-    g.add_argument("--ppmi-alpha", type=float, default=1.0,
+    g.add_argument("--ppmi-alpha", type=positive_number, default=1.0,
                    help="context distribution smoothing of PPMI (default: 1 = plain PPMI; "
                         "0.75 is common)")
     g.add_argument("--eig-weight", type=float, default=0.5,

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import LSEError
+from ..errors import LSEError, check_int, check_number
 from ..io import atomic_path
 from .model_dir import file_sha256
 
@@ -92,26 +92,26 @@ class TrainConfig:
         return config
 
     def validate(self) -> None:
-        checks = [
-            (self.dim >= 1, "dim must be >= 1"), (self.contexts >= 1, "contexts must be >= 1"),
-            (self.k is None or self.k > 0, "K must be > 0"),
-            (self.beta is None or self.beta >= 0, "beta must be >= 0"),
-            (self.quantization_weight is None or self.quantization_weight >= 0,
-             "the quantization weight (lambda) must be >= 0"),
-            (self.beta_on in ("all", "hard"), "beta_on must be 'all' or 'hard'"),
-            (self.hard_sampling in ("uniform", "walk"), "hard_sampling must be uniform or walk"),
-            (self.positives >= 1, "a batch needs at least one positive"),
-            (self.hard >= 0 and self.easy >= 0, "negatives per batch must be >= 0"),
-            (self.epochs >= 1, "epochs must be >= 1"),
-            (self.learning_rate > 0, "the learning rate must be > 0"),
-            (0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-            (self.init_scale > 0, "init_scale must be > 0"),
-            (0 <= self.quantization_ramp <= 1, "quantization_ramp must be in [0, 1]"),
-            (self.gamma > 0 and self.alpha > 0, "gamma and alpha must be > 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise LSEError(f"{message} (model {self.model})")
+        """An LSEError naming the first bad field and the model (a string or None included,
+        which would otherwise surface later as a bare TypeError)."""
+        try:
+            for name in ("dim", "contexts", "positives", "epochs"):
+                check_int(getattr(self, name), name, 1)
+            for name in ("hard", "easy"):
+                check_int(getattr(self, name), f"{name} negatives per batch", 0)
+            for name in ("k", "learning_rate", "init_scale", "gamma", "alpha"):
+                check_number(getattr(self, name), "K" if name == "k" else name, positive=True)
+            for name in ("beta", "quantization_weight"):
+                check_number(getattr(self, name), name)
+            check_number(self.dropout, "dropout", below=1)
+            check_number(self.quantization_ramp, "quantization_ramp", at_most=1)
+            if self.beta_on not in ("all", "hard"):
+                raise LSEError(f"beta_on must be 'all' or 'hard' (got {self.beta_on!r})")
+            if self.hard_sampling not in ("uniform", "walk"):
+                raise LSEError(f"hard_sampling must be 'uniform' or 'walk' "
+                               f"(got {self.hard_sampling!r})")
+        except LSEError as error:
+            raise LSEError(f"{error} (model {self.model})") from None
 
     def params(self) -> dict:
         return dataclasses.asdict(self)
