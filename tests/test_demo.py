@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from lse.cli import main
 
 
@@ -23,6 +25,8 @@ def test_demo_runs_end_to_end_on_the_shipped_corpus(capsys, tmp_path):
 
 
 def test_demo_rejects_bad_epochs(capsys, tmp_path):
-    assert main(["demo", "--dir", str(tmp_path / "d"), "--epochs", "0"]) == 2
-    assert "--epochs must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # refused when the command line is parsed
+        main(["demo", "--dir", str(tmp_path / "d"), "--epochs", "0"])
+    assert exc.value.code == 2
+    assert "argument --epochs: expected a positive integer, got 0" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()

@@ -14,6 +14,8 @@ import shutil
 import time
 from pathlib import Path
 
+from .common import positive_int
+
 #: Query words shown by default: common enough in the demo corpus to have rich contexts.
 DEFAULT_WORDS = ("king", "ship", "war", "love", "sea", "gold", "congress", "horse")
 
@@ -28,7 +30,7 @@ def register(sub) -> None:
                     "About 2 minutes on 2 cores. Needs no download.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dir", default="lse-demo", help="working directory for the outputs")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="training epochs (default: %(default)s = 16 for word2hashes, where 8 "
                         "gave F1 0.10 and 16 F1 0.13; the SBM benchmark's own with --sbm)")
     p.add_argument("--words", nargs="+", default=list(DEFAULT_WORDS), help="query words")
@@ -54,8 +56,6 @@ def run(args) -> int:
         return main(["sbm", "--model", "all", "--trials", "1", *epochs])
     if args.epochs is None:
         args.epochs = 16
-    if args.epochs < 1:
-        raise LSEError(f"--epochs must be >= 1 (got {args.epochs})")
     corpus = sorted(str(p) for p in (Path(__file__).parents[1] / "demo_data").glob("*.xz"))
     if not corpus:
         raise LSEError("the demo corpus (lse/demo_data/*.xz) is missing from this installation")
