@@ -37,10 +37,10 @@ def number_rule(*, positive: bool = False, below=None, at_most=None) -> str:
 
 
 def check_number(value, name: str, *, positive: bool = False, below=None, at_most=None,
-                 alternative: str | None = None) -> None:
-    """An LSEError naming ``name`` unless ``value`` is a finite real number, >= 0 (> 0 when
-    ``positive``), < ``below`` and <= ``at_most`` when given; ``alternative`` names another
-    accepted value for the message (the caller has ruled it out)."""
+                 alternative: str | None = None) -> float:
+    """``value`` as a float, or an LSEError naming ``name`` unless it is a finite real number,
+    >= 0 (> 0 when ``positive``), < ``below`` and <= ``at_most`` when given; ``alternative``
+    names another accepted value for the message (the caller has ruled it out)."""
     valid = isinstance(value, numbers.Real) and not isinstance(value, bool) \
         and bool(np.isfinite(value)) and (value > 0 if positive else value >= 0) \
         and (below is None or value < below) and (at_most is None or value <= at_most)
@@ -48,3 +48,4 @@ def check_number(value, name: str, *, positive: bool = False, below=None, at_mos
         either = f"{alternative} or " if alternative else ""
         rule = number_rule(positive=positive, below=below, at_most=at_most)
         raise LSEError(f"{name} must be {either}{rule} (got {value!r})")
+    return float(value)

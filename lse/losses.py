@@ -54,9 +54,8 @@ class PairLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         if beta_on not in ("all", "hard"):
             raise LSEError(f"beta_on must be 'all' or 'hard' (got {beta_on!r})")
-        check_number(beta, "beta")
+        self.beta, self.beta_on = check_number(beta, "beta"), beta_on
         self.similarity = Similarity(similarity, k, dims=dims, gamma=gamma, alpha=alpha)
-        self.beta, self.beta_on = float(beta), beta_on
 
     def call(self, y_true, y_pred):
         y, weight = pair_weights(tf.reshape(y_true, [-1]), self.beta, self.beta_on)

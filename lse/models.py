@@ -61,10 +61,9 @@ class PairHashModel(keras.Model):
         super().__init__(**kwargs)
         self.dim = check_int(dim, "dim", 1)
         self.contexts = check_int(contexts, "contexts (L)", 1)
-        check_number(dropout, "dropout", below=1)
-        check_number(quantization_weight, "quantization_weight")
-        self.dropout, self.seed = float(dropout), int(seed)
-        self.quantization_weight = float(quantization_weight)
+        self.dropout = check_number(dropout, "dropout", below=1)
+        self.quantization_weight = check_number(quantization_weight, "quantization_weight")
+        self.seed = int(seed)
         self.pair_loss = PairLoss(similarity, k, beta, beta_on, dims=self.dim, gamma=gamma,
                                   alpha=alpha)
         self.quantization = quantization or default_quantization(similarity)
@@ -173,8 +172,7 @@ class EmbeddingHasher(PairHashModel):
                  **kwargs):
         super().__init__(dim=dim, contexts=contexts, **kwargs)
         self.n_items = check_int(n_items, "n_items", 1)
-        check_number(init_scale, "init_scale", positive=True)
-        self.init_scale = float(init_scale)
+        self.init_scale = check_number(init_scale, "init_scale", positive=True)
         self.table = self.add_weight(
             shape=(self.n_items, self.contexts, self.dim), name="embeddings",
             initializer=keras.initializers.RandomUniform(-self.init_scale, self.init_scale,
@@ -385,8 +383,7 @@ class InstanceLabelHasher(PairHashModel):
         self.n_labels = check_int(n_labels, "n_labels", 1)
         self.hidden = tuple(check_int(h, "hidden width", 1) for h in hidden)
         self.activation = activation
-        check_number(init_scale, "init_scale", positive=True)
-        self.init_scale = float(init_scale)
+        self.init_scale = check_number(init_scale, "init_scale", positive=True)
         self.instance_tower = _tower(self.input_dim, self.hidden, self.dim, self.contexts,
                                      activation, "instance_tower", self.seed)
         self.label_table = self.add_weight(

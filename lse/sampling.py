@@ -88,12 +88,11 @@ class PairSampler:
     def __init__(self, pairs, positives: int = 1024, hard: int = 1024, easy: int = 2048,
                  hard_negatives: bool = True, hard_sampling: str = "uniform",
                  materialize_limit: int = 20_000_000, seed: int = 0):
-        check_int(positives, "positives per batch", 1)
-        check_int(hard, "hard per batch", 0)
-        check_int(easy, "easy per batch", 0)
+        self.positives = check_int(positives, "positives per batch", 1)
+        self.hard = check_int(hard, "hard per batch", 0)
+        self.easy = check_int(easy, "easy per batch", 0)
         self.D = validate_pair_matrix(pairs)
         self.n = self.D.shape[0]
-        self.positives, self.hard, self.easy = int(positives), int(hard), int(easy)
         self.hard_negatives = bool(hard_negatives)
         if hard_sampling not in ("uniform", "walk"):
             raise LSEError(f"hard_sampling must be 'uniform' or 'walk' (got {hard_sampling!r})")

@@ -101,10 +101,10 @@ class Similarity:
                  gamma: float = 5.0, alpha: float = 5.0):
         if name not in self.NAMES:
             raise LSEError(f"unknown similarity {name!r}; choose one of {', '.join(self.NAMES)}")
-        for value, label in ((k, "K"), (gamma, "gamma"), (alpha, "alpha")):
-            check_number(value, label, positive=True)
-        self.name, self.k, self.dims = name, float(k), check_int(dims, "dims", 1)
-        self.gamma, self.alpha = float(gamma), float(alpha)
+        self.name, self.k = name, check_number(k, "K", positive=True)
+        self.gamma = check_number(gamma, "gamma", positive=True)
+        self.alpha = check_number(alpha, "alpha", positive=True)
+        self.dims = check_int(dims, "dims", 1)
 
     def log_base(self, c):
         if self.name == "lse":
