@@ -17,7 +17,7 @@ import sys
 import warnings
 from typing import Any, Callable, Iterable
 
-from lse.errors import LSEError
+from lse.errors import LSEError, check_int
 
 
 #: glibc malloc settings for the processes doing the work (see :func:`tune_malloc`).
@@ -309,8 +309,8 @@ def make_executor(workers: int | None, scheduler: str | None, worker_memory="aut
     """``workers == 0`` -> :class:`InProcess`; otherwise a :class:`DaskExecutor`."""
     if scheduler in (None, "", "local") and workers == 0:
         return InProcess()
-    if workers is not None and workers < 0:
-        raise LSEError(f"--workers must be >= 0 (got {workers})")
+    if workers is not None:
+        check_int(workers, "--workers", 0)
     return DaskExecutor(workers, scheduler if scheduler not in ("", "local") else None,
                         worker_memory)
 

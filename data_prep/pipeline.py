@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from lse.errors import LSEError
+from lse.errors import LSEError, check_int
 from lse.io import atomic_directory
 
 from . import tasks
@@ -77,10 +77,8 @@ class PrepareConfig:
             raise LSEError(f"--boundary must be one of {', '.join(BOUNDARIES)}")
         if self.oov not in OOV_MODES:
             raise LSEError(f"--oov must be one of {', '.join(OOV_MODES)}")
-        if self.top_k < 1:
-            raise LSEError(f"--top-k must be >= 1 (got {self.top_k})")
-        if self.holdout < 0:
-            raise LSEError(f"--holdout must be >= 0 (got {self.holdout})")
+        check_int(self.top_k, "--top-k", 1)
+        check_int(self.holdout, "--holdout", 0)
         if self.memory_limit < 32 << 20:
             raise LSEError(f"--memory-limit must be at least 32MB (got {self.memory_limit})")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lse.errors import LSEError
+from lse.errors import check_int, check_number
 
 
 def generate_sbm(factions: int = 500, size: int = 10, *, p_in: float = 0.8,
@@ -22,13 +22,11 @@ def generate_sbm(factions: int = 500, size: int = 10, *, p_in: float = 0.8,
                  seed: int | None = 0) -> tuple[sp.csr_matrix, np.ndarray]:
     """Return ``(D, labels)``: the symmetric 0/1 adjacency (CSR, float32, no self-loops) and the
     faction id of every node (``labels[i] = i // size``)."""
-    if factions < 1 or size < 1:
-        raise LSEError(f"factions and size must be >= 1 (got {factions}, {size})")
+    check_int(factions, "factions", 1)
+    check_int(size, "size", 1)
     for name, p in (("p_in", p_in), ("p_near", p_near), ("p_background", p_background)):
-        if not 0.0 <= p <= 1.0:
-            raise LSEError(f"{name} must be a probability in [0, 1] (got {p})")
-    if near < 0:
-        raise LSEError(f"near must be >= 0 (got {near})")
+        check_number(p, name, at_most=1)
+    check_int(near, "near", 0)
     rng = np.random.default_rng(seed)
     n = factions * size
     rows, cols = [], []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lse.errors import LSEError
+from lse.errors import LSEError, check_int, check_number
 
 #: Code of a dropped common word in the id map (a gap: occupies a position, forms no pair).
 GAP = -1
@@ -80,14 +80,12 @@ class VocabOptions:
     stopwords: tuple[str, ...] = ()
 
     def __post_init__(self):
-        if self.min_count < 1:
-            raise LSEError(f"--min-count must be >= 1 (got {self.min_count})")
-        if self.max_vocab is not None and self.max_vocab < 1:
-            raise LSEError(f"--max-vocab must be >= 1 (got {self.max_vocab})")
-        if self.drop_top < 0:
-            raise LSEError(f"--drop-top must be >= 0 (got {self.drop_top})")
-        if self.max_frequency is not None and not 0.0 < self.max_frequency <= 1.0:
-            raise LSEError(f"--max-frequency must be in (0, 1] (got {self.max_frequency})")
+        check_int(self.min_count, "--min-count", 1)
+        if self.max_vocab is not None:
+            check_int(self.max_vocab, "--max-vocab", 1)
+        check_int(self.drop_top, "--drop-top", 0)
+        if self.max_frequency is not None:
+            check_number(self.max_frequency, "--max-frequency", positive=True, at_most=1)
 
 
 @dataclass

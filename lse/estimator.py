@@ -57,7 +57,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         similarity: ``"lse"``, ``"cos"``, ``"dch"`` or ``"dhn"`` (SPEC section 1).
         k, beta, quantization_weight, dropout: of the pair objective (see
             :class:`lse.models.PairHashModel`).
-        hidden: hidden layer widths of the instance tower.
+        hidden: hidden layer widths of the instance tower (an int: one layer).
         epochs: passes over the (instance, label) positives.
         batch_size: positives per batch; the batch adds ``negative_ratio`` x as many random
             wrong labels for those instances and as many random instances without those labels.
@@ -118,11 +118,15 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------------------ checks
+    def _hidden_widths(self) -> tuple[int, ...]:
+        """``hidden`` as a tuple of checked widths (a single int is one layer)."""
+        return tuple(check_int(width, "hidden width", 1)
+                     for width in np.atleast_1d(np.asarray(self.hidden, dtype=object)))
+
     def _check_params(self) -> None:
         for name in ("dim", "epochs", "batch_size", "top_k"):
             check_int(getattr(self, name), name, 1)
-        if not all(isinstance(h, (int, np.integer)) and h >= 1 for h in np.atleast_1d(self.hidden)):
-            raise LSEError(f"hidden must be a sequence of positive layer widths (got {self.hidden!r})")
+        self._hidden_widths()
         check_int(self.radius, "radius", 0)
         for name in ("max_radius", "mining_radius"):
             if getattr(self, name) is not None:
@@ -185,7 +189,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         pairs = FeaturePairs(sampler, FeatureTable(X, "X"), LabelIds(Y.shape[1]),
                              mining_radius=self.mining_radius)
         model = InstanceLabelHasher(
-            X.shape[1], Y.shape[1], dim=self.dim, hidden=tuple(self.hidden),
+            X.shape[1], Y.shape[1], dim=self.dim, hidden=self._hidden_widths(),
             similarity=self.similarity, k=self.k, beta=self.beta,
             quantization_weight=self.quantization_weight, dropout=self.dropout, seed=seed)
         steps = self.epochs * sampler.steps_per_epoch

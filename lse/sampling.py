@@ -89,8 +89,8 @@ class PairSampler:
                  hard_negatives: bool = True, hard_sampling: str = "uniform",
                  materialize_limit: int = 20_000_000, seed: int = 0):
         self.positives = check_int(positives, "positives per batch", 1)
-        self.hard = check_int(hard, "hard per batch", 0)
-        self.easy = check_int(easy, "easy per batch", 0)
+        self.hard = check_int(hard, "hard negatives per batch", 0)
+        self.easy = check_int(easy, "easy negatives per batch", 0)
         self.D = validate_pair_matrix(pairs)
         self.n = self.D.shape[0]
         self.hard_negatives = bool(hard_negatives)

@@ -203,7 +203,7 @@ def test_label_benchmark_rejects_negative_negative_counts(tmp_path, capsys, opti
     with pytest.raises(SystemExit) as exc:  # argparse's usage error
         main(["label-benchmark", str(data), str(data), option, "-1"])
     assert exc.value.code == 2
-    assert f"argument {option}: expected an integer >= 0, got -1" in capsys.readouterr().err
+    assert f"argument {option}: must be an integer >= 0 (got -1)" in capsys.readouterr().err
 
 
 def test_label_benchmark_rejects_max_radius_below_radius(tmp_path, capsys):
@@ -219,7 +219,8 @@ def test_label_benchmark_rejects_negative_curve_radii(tmp_path, capsys):
     data.write_text("1 2 1\n0 0:1\n")
     with pytest.raises(SystemExit) as exc:  # argparse's usage error
         main(["label-benchmark", str(data), str(data), "--curve-radii", "0,-1"])
-    assert exc.value.code == 2 and "expected integers >= 0" in capsys.readouterr().err
+    assert exc.value.code == 2 and "argument --curve-radii: must be comma-separated integers >= 0 (got '0,-1')" \
+        in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["label-benchmark", "map-benchmark"])
@@ -316,9 +317,9 @@ def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
     assert lse["hashed_P@1"]["mean"] == pytest.approx(
         np.mean([r["hashed"]["all"]["P@1"] for r in result["results"]]))
     assert result["seed_summary"]["paired"] == {}
-    with pytest.raises(SystemExit):  # argparse: "expected a positive integer"
+    with pytest.raises(SystemExit):  # argparse: "must be an integer >= 1"
         main(["label-benchmark", train, "--repeat", "0"])
-    assert "--repeat: expected a positive integer" in capsys.readouterr().err
+    assert "--repeat: must be an integer >= 1 (got 0)" in capsys.readouterr().err
 
 
 def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):

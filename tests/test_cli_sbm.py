@@ -18,7 +18,7 @@ def run_cli(capsys, *argv):
     (["sbm", "--model", "bogus"], "invalid choice: 'bogus'"),
     (["sbm", "--k", "0", "--epochs", "1", "--factions", "5"], "argument --k: must be a number > 0"),
     (["sbm", "--k", "-2", "--epochs", "1", "--factions", "5"], "must be a number > 0 (got -2)"),
-    (["sbm", "--trials", "0"], "positive integer"),
+    (["sbm", "--trials", "0"], "argument --trials: must be an integer >= 1 (got 0)"),
     (["sbm", "--background", "2"], "argument --background: must be a number in [0, 1] (got 2)"),
     (["sbm", "--dropout", "1.5"], "argument --dropout: must be a number in [0, 1)"),
 ])

@@ -28,5 +28,5 @@ def test_demo_rejects_bad_epochs(capsys, tmp_path):
     with pytest.raises(SystemExit) as exc:  # refused when the command line is parsed
         main(["demo", "--dir", str(tmp_path / "d"), "--epochs", "0"])
     assert exc.value.code == 2
-    assert "argument --epochs: expected a positive integer, got 0" in capsys.readouterr().err
+    assert "argument --epochs: must be an integer >= 1 (got 0)" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()

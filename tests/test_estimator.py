@@ -133,6 +133,9 @@ def test_parameter_errors():
     ({"warmup": None}, "warmup must be a number in [0, 1)"),
     ({"clipnorm": "1"}, "clipnorm must be None or a number > 0"),
     ({"clipnorm": 0}, "clipnorm must be None or a number > 0"),
+    ({"hidden": (16, 0)}, "hidden width must be an integer >= 1 (got 0)"),
+    ({"hidden": "64"}, "hidden width must be an integer >= 1 (got '64')"),
+    ({"hidden": 16.0}, "hidden width must be an integer >= 1 (got 16.0)"),
 ])
 def test_numeric_parameter_errors_name_the_parameter(params, message):
     """Strings, None, booleans and NaN are refused at fit with the parameter's name, never a

@@ -151,5 +151,11 @@ def test_bad_options():
         PrepareConfig(window=30)
     with pytest.raises(LSEError, match="--boundary must be one of line, paragraph, document"):
         PrepareConfig(boundary="sentence")
-    with pytest.raises(LSEError, match="--min-count must be >= 1"):
+    with pytest.raises(LSEError, match="--min-count must be an integer >= 1"):
         VocabOptions(min_count=0)
+    with pytest.raises(LSEError, match=r"--max-frequency must be a number in \(0, 1\] \(got 0\)"):
+        VocabOptions(max_frequency=0)
+    with pytest.raises(LSEError, match=r"--top-k must be an integer >= 1 \(got 0\)"):
+        PrepareConfig(top_k=0)
+    with pytest.raises(LSEError, match=r"--holdout must be an integer >= 0 \(got -1\)"):
+        PrepareConfig(holdout=-1)

@@ -111,6 +111,16 @@ def test_bad_pair_matrices(matrix, message):
         PairSampler(matrix)
 
 
+@pytest.mark.parametrize("counts, message", [
+    ({"positives": 0}, r"positives per batch must be an integer >= 1 \(got 0\)"),
+    ({"hard": "8"}, r"hard negatives per batch must be an integer >= 0 \(got '8'\)"),
+    ({"easy": -1}, r"easy negatives per batch must be an integer >= 0 \(got -1\)"),
+])
+def test_bad_batch_composition_names_the_count(counts, message):
+    with pytest.raises(LSEError, match=message):
+        PairSampler(random_graph(), **counts)
+
+
 def test_faction_truth():
     truth = faction_truth(np.array([0, 0, 1, 1, 1]))
     assert truth.toarray().tolist() == [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 1, 1, 1],
@@ -130,8 +140,10 @@ def test_sbm_generator_shape_and_rates():
     D2, _ = generate_sbm(factions=200, size=10, p_background=0.01, seed=1)
     far = D2.toarray()[gap >= 3].mean()
     assert abs(far - 0.01) < 0.001
-    with pytest.raises(LSEError, match="probability"):
+    with pytest.raises(LSEError, match=r"p_in must be a number in \[0, 1\] \(got 1.5\)"):
         generate_sbm(p_in=1.5)
+    with pytest.raises(LSEError, match=r"size must be an integer >= 1 \(got 0\)"):
+        generate_sbm(factions=5, size=0)
 
 
 def hub_graph(n=60, hubs=3, p=0.05, seed=4):

@@ -10,13 +10,13 @@ from .common import (fraction, nonnegative_number, output_file, positive_int,
 
 def int_list(text: str, minimum: int = 1) -> list[int]:
     """Comma-separated integers >= ``minimum`` (an argparse ``type``)."""
-    what = "positive integers" if minimum == 1 else f"integers >= {minimum}"
+    rule = f"comma-separated integers >= {minimum}"
     try:
         values = [int(b) for b in text.split(",") if b.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r}") from None
+        values = []
     if not values or min(values) < minimum:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})")
     return values
 
 

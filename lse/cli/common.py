@@ -10,15 +10,17 @@ from ..io import atomic_path
 
 
 def _int_at_least(minimum: int):
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    """An argparse ``type``: an integer under :func:`lse.errors.check_int`'s rule (the same
+    words as the library's check, e.g. "must be an integer >= 1 (got 0)")."""
+    rule = f"an integer >= {minimum}"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {value})")
         return value
     return parse
 
