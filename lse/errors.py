@@ -17,11 +17,16 @@ class LSEError(ValueError):
     """Bad input, a missing resource, or a corrupt file: the message says which and how to fix it."""
 
 
+def int_rule(minimum: int) -> str:
+    """The words of a :func:`check_int` rule (shared with the CLI's argparse types)."""
+    return f"an integer >= {minimum}"
+
+
 def check_int(value, name: str, minimum: int) -> int:
     """``value`` as an int, or an LSEError naming ``name`` unless it is an integer >= minimum."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or value < minimum:
-        raise LSEError(f"{name} must be an integer >= {minimum} (got {value!r})")
+        raise LSEError(f"{name} must be {int_rule(minimum)} (got {value!r})")
     return int(value)
 
 

@@ -5,24 +5,29 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import LSEError, check_number, number_rule
+from ..errors import LSEError, check_int, check_number, int_rule, number_rule
 from ..io import atomic_path
 
 
-def _int_at_least(minimum: int):
-    """An argparse ``type``: an integer under :func:`lse.errors.check_int`'s rule (the same
-    words as the library's check, e.g. "must be an integer >= 1 (got 0)")."""
-    rule = f"an integer >= {minimum}"
+def _checked_type(convert, check, rule: str):
+    """An argparse ``type``: ``convert`` the text, then ``check`` it with a :mod:`lse.errors`
+    check, so that a command line refuses a value at parse time (the option is named, nothing is
+    read or trained first) in the library's words, e.g. "must be an integer >= 1 (got 0)"."""
 
-    def parse(text: str) -> int:
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {rule} (got {value})")
-        return value
+        try:
+            return check(value)
+        except LSEError:
+            raise argparse.ArgumentTypeError(f"must be {rule} (got {text})") from None
     return parse
+
+
+def _int_at_least(minimum: int):
+    return _checked_type(int, lambda value: check_int(value, "value", minimum), int_rule(minimum))
 
 
 positive_int = _int_at_least(1)
@@ -30,21 +35,11 @@ nonnegative_int = _int_at_least(0)
 
 
 def number(*, positive: bool = False, below=None, at_most=None):
-    """An argparse ``type``: a real number under :func:`lse.errors.check_number`'s rule, checked
-    when the command line is parsed (the option is named, nothing is read or trained first)."""
-    rule = number_rule(positive=positive, below=below, at_most=at_most)
-
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be {rule} (got {text!r})") from None
-        try:
-            check_number(value, "value", positive=positive, below=below, at_most=at_most)
-        except LSEError:
-            raise argparse.ArgumentTypeError(f"must be {rule} (got {text})") from None
-        return value
-    return parse
+    """An argparse ``type``: a real number under :func:`lse.errors.check_number`'s rule."""
+    return _checked_type(
+        float, lambda value: check_number(value, "value", positive=positive, below=below,
+                                          at_most=at_most),
+        number_rule(positive=positive, below=below, at_most=at_most))
 
 
 positive_number, nonnegative_number = number(positive=True), number()
