@@ -294,6 +294,19 @@ def _encode_rows(tower, features, width: int, side: str, batch_size: int, contex
     return np.concatenate(out) if out else np.zeros((0, contexts, dim), np.float32)
 
 
+def _per_pair(tower, x, training: bool):
+    """``tower`` applied to the feature rows of a batch's pairs.
+
+    ``x`` is one row per pair, or ``(rows, position)`` as :meth:`lse.features.FeatureTable.
+    distinct_rows` gives it: the tower then runs once per distinct row and its output is
+    gathered back to the pairs (gradients of repeated rows add up in the gather's gradient, as
+    they would across repeated rows)."""
+    if isinstance(x, (tuple, list)):
+        rows, position = x
+        return tf.gather(tower(rows, training=training), position)
+    return tower(x, training=training)
+
+
 def _tower(input_dim: int, hidden: tuple[int, ...], dim: int, contexts: int, activation: str,
            name: str, seed: int) -> keras.Sequential:
     layers = [keras.Input((input_dim,))]
@@ -309,7 +322,8 @@ def _tower(input_dim: int, hidden: tuple[int, ...], dim: int, contexts: int, act
 
 @keras.saving.register_keras_serializable(package="lse")
 class TwoTowerHasher(PairHashModel):
-    """MLP towers on feature vectors: inputs are ``(x_left, x_right)`` feature batches.
+    """MLP towers on feature vectors: inputs are ``(x_left, x_right)`` feature batches (each
+    one row per pair, or distinct rows with the pairs' positions, see :func:`_per_pair`).
 
     Args:
         input_dim: feature width of the left items (and of the right ones when
@@ -338,8 +352,8 @@ class TwoTowerHasher(PairHashModel):
 
     def embed_pair(self, inputs, training=False):
         x_left, x_right = inputs
-        return (self.left_tower(x_left, training=training),
-                self.right_tower(x_right, training=training))
+        return (_per_pair(self.left_tower, x_left, training),
+                _per_pair(self.right_tower, x_right, training))
 
     def encode(self, features, side: str = "left", batch_size: int = 4096) -> np.ndarray:
         """Dense tanh embeddings (n, L, d) of feature rows (dense, or scipy sparse fed batch by
@@ -363,7 +377,8 @@ class InstanceLabelHasher(PairHashModel):
     """An MLP instance tower against a free label-embedding table (extreme multi-label).
 
     Inputs are ``(x, label_ids)``: a batch of instance feature rows (dense, or a
-    ``tf.SparseTensor`` for bag-of-words) and the int ids of the labels they are paired with.
+    ``tf.SparseTensor`` for bag-of-words; or distinct rows with the pairs' positions, see
+    :func:`_per_pair`) and the int ids of the labels they are paired with.
     A label is ``tanh(W[l])`` as in :class:`EmbeddingHasher`, so its gradient is sparse and
     :class:`lse.optimizers.RowAdam` touches only the labels in the batch. (For labels described
     by features, use :class:`TwoTowerHasher` with ``shared=False``.)
@@ -393,7 +408,7 @@ class InstanceLabelHasher(PairHashModel):
 
     def embed_pair(self, inputs, training=False):
         x, labels = inputs
-        u = self.instance_tower(x, training=training)
+        u = _per_pair(self.instance_tower, x, training)
         v = tf.tanh(tf.gather(self.label_table.value, tf.cast(labels, tf.int32)))
         return u, v
 

@@ -144,14 +144,59 @@ def test_feature_table_sparse_rows_match_dense():
         FeatureTable(np.array([[np.nan]]))
 
 
+def test_distinct_rows_send_each_row_once():
+    import tensorflow as tf
+
+    X = sp.random(20, 7, density=0.3, random_state=0, format="csr", dtype=np.float64)
+    ids = np.array([3, 19, 3, 0, 19, 3])
+    for table in (FeatureTable(X), FeatureTable(X.toarray())):
+        rows, position = table.distinct_rows(ids)
+        dense = tf.sparse.to_dense(rows).numpy() if table.sparse else rows
+        assert dense.shape == (3, 7) and position.dtype == np.int32
+        np.testing.assert_array_equal(position, [1, 2, 1, 0, 2, 1])  # rows of ids 0, 3, 19
+        np.testing.assert_allclose(dense[position], X[ids].toarray(), rtol=1e-6)
+    np.testing.assert_array_equal(LabelIds(20).distinct_rows(ids), ids)
+
+
 def test_feature_pairs_dataset_shapes_and_ids():
     X = sp.random(5, 6, density=0.5, random_state=1, format="csr")
     pairs = FeaturePairs(LabelPairSampler(Y, 2, 2, 1, seed=0), X, LabelIds(5))
-    (x, labels), kinds = next(iter(pairs.dataset(epochs=1)))
-    assert tuple(x.dense_shape.numpy()) == (5, 6) and labels.dtype.name == "int32"
-    assert kinds.shape == (5,) and pairs.steps_per_epoch == 4
+    ((rows, position), labels), kinds = next(iter(pairs.dataset(epochs=1)))
     raw, _ = next(pairs.sampler.epoch_batches(0))
+    distinct = np.unique(raw[:, 0])
+    assert tuple(rows.dense_shape.numpy()) == (len(distinct), 6) and labels.dtype.name == "int32"
+    np.testing.assert_array_equal(distinct[position.numpy()], raw[:, 0])
+    assert kinds.shape == (5,) and pairs.steps_per_epoch == 4
     np.testing.assert_array_equal(labels.numpy(), raw[:, 1])
+    (x, _), _ = next(iter(FeaturePairs(pairs.sampler, X, LabelIds(5), distinct=False).dataset(1)))
+    assert tuple(x.dense_shape.numpy()) == (5, 6)
+
+
+def test_distinct_rows_give_the_same_loss_and_gradients():
+    """A tower run once per distinct row, gathered back to the pairs, is the per-pair tower."""
+    import keras
+    import tensorflow as tf
+
+    from lse.models import InstanceLabelHasher
+
+    X = sp.random(6, 9, density=0.5, random_state=2, format="csr")
+    pairs = FeaturePairs(LabelPairSampler(Y, 4, 4, 4, hard=2, seed=0), X, LabelIds(5))
+    model = InstanceLabelHasher(9, 5, 8, hidden=(16,), similarity="lse", k=4, dropout=0.0)
+    raw, kinds = next(pairs.sampler.epoch_batches(0))
+    assert len(np.unique(raw[:, 0])) < len(raw)  # the batch repeats instances
+    results = []
+    for distinct in (True, False):
+        inputs, _ = next(FeaturePairs(pairs.sampler, X, LabelIds(5), distinct=distinct)
+                         .epoch_batches(0))
+        with tf.GradientTape() as tape:
+            loss, _, _ = model.objective(inputs, kinds)
+        results.append((loss.numpy(), tape.gradient(loss, model.trainable_variables)))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-6)
+    for a, b in zip(grads_a, grads_b):
+        np.testing.assert_allclose(tf.convert_to_tensor(a).numpy(), tf.convert_to_tensor(b).numpy(),
+                                   rtol=1e-5, atol=1e-7)
+    keras.backend.clear_session()
 
 
 def test_two_tower_trains_on_sparse_class_pairs():
@@ -191,8 +236,9 @@ def test_label_tower_on_label_features():
     model = TwoTowerHasher(4, 8, hidden=(16,), shared=False, right_input_dim=6, k=2, seed=0)
     model.compile(learning_rate=0.05, run_eagerly=True)
     pairs = FeaturePairs(LabelPairSampler(y, 60, 60, 0), X, label_features)
-    (xl, xr), _ = next(pairs.epoch_batches(0))
-    assert xl.shape == (120, 4) and xr.shape == (120, 6)
+    ((xl, left), (xr, right)), _ = next(pairs.epoch_batches(0))
+    assert xl.shape == (60, 4) and xr.shape == (4, 6)  # each instance / label once
+    assert left.shape == right.shape == (120,)
     train(model, pairs, 10, progress=False)
     top = dense_topk(model.encode(X)[:, 0], model.encode(label_features, side="right")[:, 0], 1)
     assert (top[:, 0] == y).mean() > 0.9

@@ -196,3 +196,19 @@ def test_uniform_wedges_on_a_directed_pair_matrix():
     expected = len(pairs) / len(truth)
     assert counts.min() > 0
     assert np.sum((counts - expected) ** 2 / expected) / (len(truth) - 1) < 1.3
+
+
+def test_datasets_do_not_autotune():
+    """tf.data's autotuning thread made deleting an iterator (the end of every fit) wait up to
+    10 s for its back-off sleep; both training pipelines switch it off."""
+    import scipy.sparse as sp
+
+    from lse.features import FeaturePairs, LabelIds, LabelPairSampler
+
+    D = sp.csr_matrix(np.eye(6, k=1) + np.eye(6, k=-1))
+    Y = sp.csr_matrix(np.eye(4)[[0, 1, 2, 3, 0]])
+    X = sp.random(5, 3, density=0.6, random_state=0, format="csr")
+    for dataset in (PairSampler(D, 2, 1, 1, seed=0).dataset(epochs=1),
+                    FeaturePairs(LabelPairSampler(Y, 2, 1, 1), X, LabelIds(4)).dataset(epochs=1)):
+        assert dataset.options().autotune.enabled is False
+        assert len(list(dataset)) >= 1
