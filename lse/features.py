@@ -100,13 +100,8 @@ class FeatureTable:
         and, per id, the int32 index of its row among them; ``rows[position]`` is
         ``rows(ids)``. A model runs its tower on the distinct rows and gathers the result back
         to the pairs, the same values at a fraction of the work when ids repeat."""
-        ids = np.asarray(ids)
-        order = np.argsort(ids, kind="stable")
-        first = np.ones(len(ids), bool)
-        first[1:] = ids[order][1:] != ids[order][:-1]
-        position = np.empty(len(ids), np.int32)
-        position[order] = np.cumsum(first) - 1
-        return self.rows(ids[order][first]), position
+        distinct, position = np.unique(np.asarray(ids), return_inverse=True)
+        return self.rows(distinct), position.astype(np.int32)
 
     def distinct_spec(self, batch: int):
         """The ``tf.data`` spec of :meth:`distinct_rows` for a batch of ``batch`` ids."""
