@@ -80,6 +80,10 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
             without any colliding label falls back to (None: no fallback).
         exhaustive_fallback: a query that still has no candidate label is answered by scoring
             every label (so ``predict`` always answers); False leaves it empty.
+        prior_weight: labels are ranked by cosine + ``prior_weight`` x log(1 + the label's
+            training frequency) (:func:`lse.label_retrieval.popularity_prior`; the candidates
+            do not change). Read at prediction time, so it can be tuned on held-out data with
+            ``set_params`` after one fit; 0 (default): cosine alone.
         code_format: ``"packed"`` (uint8, ceil(dim / 8) bytes per row, the layout of
             :mod:`lse.index`) or ``"bits"`` (uint8 0/1, one column per bit).
         random_state: int seed (None draws one).
@@ -93,7 +97,8 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                  learning_rate: float = 0.03, warmup: float = 0.1,
                  clipnorm: float | None = 1.0, top_k: int = 5, radius: int = 0,
                  max_radius: int | None = None, exhaustive_fallback: bool = True,
-                 code_format: str = "packed", random_state=0, verbose: bool = False):
+                 prior_weight: float = 0.0, code_format: str = "packed", random_state=0,
+                 verbose: bool = False):
         self.dim = dim
         self.similarity = similarity
         self.k = k
@@ -113,6 +118,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         self.radius = radius
         self.max_radius = max_radius
         self.exhaustive_fallback = exhaustive_fallback
+        self.prior_weight = prior_weight
         self.code_format = code_format
         self.random_state = random_state
         self.verbose = verbose
@@ -133,7 +139,7 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 check_int(getattr(self, name), name, 0)
         if self.code_format not in ("packed", "bits"):
             raise LSEError(f"code_format must be 'packed' or 'bits' (got {self.code_format!r})")
-        for name in ("beta", "negative_ratio", "quantization_weight"):
+        for name in ("beta", "negative_ratio", "quantization_weight", "prior_weight"):
             check_number(getattr(self, name), name)
         for name in ("k", "learning_rate"):
             check_number(getattr(self, name), name, positive=True)
@@ -222,17 +228,21 @@ class LSEClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
 
     def predict_topk(self, X, k: int | None = None) -> np.ndarray:
         """(n, k) indices into ``classes_`` of the best labels among those whose code collides
-        with the instance's (see ``radius`` / ``max_radius``), by dense score; -1 pads."""
-        from .label_retrieval import dense_topk, rank_candidates
+        with the instance's (see ``radius`` / ``max_radius``), by dense score (plus the prior,
+        see ``prior_weight``); -1 pads."""
+        from .label_retrieval import dense_topk, popularity_prior, rank_candidates
 
         k = self.top_k if k is None else int(k)
+        check_number(self.prior_weight, "prior_weight")
+        bias = (popularity_prior(self.label_counts_, self.prior_weight)
+                if self.prior_weight else None)
         emb = self.embed(X)
         found, _ = self.retriever_.candidates(emb, self.radius, self.max_radius)
-        top = rank_candidates(found, emb, self.retriever_.items, k)
+        top = rank_candidates(found, emb, self.retriever_.items, k, item_bias=bias)
         if self.exhaustive_fallback:
             empty = np.flatnonzero(np.diff(found.indptr) == 0)
             if len(empty):
-                top[empty] = dense_topk(emb[empty], self.retriever_.items, k)
+                top[empty] = dense_topk(emb[empty], self.retriever_.items, k, item_bias=bias)
         return top
 
     def predict(self, X):

@@ -103,6 +103,7 @@ class LabelBenchmarkConfig:
     max_radius: int | None = None
     curve_radii: tuple = (0, 1, 2)
     linear_c: float = 4.0
+    prior_weight: float = 0.0
     overrides: dict = field(default_factory=dict)
 
     def model_params(self, model: str) -> dict:
@@ -153,7 +154,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     import keras
 
     from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
-    from .label_retrieval import HashedRetriever, dense_topk, rank_candidates
+    from .label_retrieval import HashedRetriever, dense_topk, popularity_prior, rank_candidates
     from .models import InstanceLabelHasher
     from .optimizers import RowAdam, warmup_cosine
     from .training import train as fit
@@ -182,16 +183,19 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     # every label context, ranked by max-cosine (SPEC section 1, multi-context)
     queries, encode_seconds = best_time(lambda: net.encode(X_test))
     labels = net.encode(None, side="right")
-    retriever = HashedRetriever(labels)
+    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    # the same ranking score for hashed and dense: dense stays the ceiling of hashing
+    bias = popularity_prior(counts, config.prior_weight) if config.prior_weight else None
+    retriever = HashedRetriever(labels, item_bias=bias)
 
     def hashed():
         found, used = retriever.candidates(queries, config.radius, config.max_radius)
-        return rank_candidates(found, queries, labels, k_max), found, used
+        return rank_candidates(found, queries, labels, k_max, item_bias=bias), found, used
 
     (top_hashed, found, used), hashed_seconds = best_time(hashed)
     by_radius = radius_curve(retriever, queries, labels, test.Y, config.curve_radii, k_max)
-    top_dense, dense_seconds = best_time(lambda: dense_topk(queries, labels, k_max))
-    counts = np.asarray(train.Y.sum(axis=0)).ravel()
+    top_dense, dense_seconds = best_time(lambda: dense_topk(queries, labels, k_max,
+                                                            item_bias=bias))
     n_train, n_test = X_train.shape[0], X_test.shape[0]
     candidates = np.diff(found.indptr)
     index_stats = retriever.index.stats()
@@ -199,6 +203,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     return {
         "model": model, "seed": seed, "dim": config.dim,
         "params": {**params, "hard": hard, "mined": mined, "learning_rate": learning_rate},
+        "prior_weight": config.prior_weight,
         "hashed": evaluate_topk(top_hashed, test.Y, counts, n_train, config.ks),
         "dense": evaluate_topk(top_dense, test.Y, counts, n_train, config.ks),
         "retrieval": {
@@ -237,7 +242,7 @@ def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict
     out = []
     for radius in radii:
         found, _ = retriever.candidates(queries, radius)
-        top = rank_candidates(found, queries, labels, k)
+        top = rank_candidates(found, queries, labels, k, item_bias=retriever.item_bias)
         candidates = np.diff(found.indptr)
         out.append({"radius": int(radius), "mean_candidates": float(candidates.mean()),
                     "queries_with_no_candidate": float(np.mean(candidates == 0)),

@@ -116,6 +116,7 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert curve[2]["P@1"] >= 0.85 * r["dense"]["all"]["P@1"]
     assert "P@1 (candidates)" in printed and "radius 2" in printed
     assert r["throughput"]["hashed_queries_per_second"] > 0
+    assert r["prior_weight"] == 0.0 and result["config"]["prior_weight"] == 0.0  # cosine alone
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
                            "quantization_weight": 0.3, "hard": 0, "mined": 51,
                            "learning_rate": 0.03, "hidden": [16],
@@ -193,6 +194,21 @@ def test_radius_curve_by_hand():
     assert [c["P@1"] for c in curve] == [0.0, 1.0, 1.0]  # label 1 comes in at radius 1
     assert [c["P@2"] for c in curve] == [0.0, 0.5, 0.5]
     assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
+    # a popularity prior on label 0 (0.505 + 0.6 > 0.998) takes the top rank from label 1
+    biased = HashedRetriever(labels, item_bias=[0.6, 0.0, 0.0])
+    curve = radius_curve(biased, query, labels, sp.csr_matrix([[0, 1, 0]]), (0, 1, 3), k=2)
+    assert [c["mean_candidates"] for c in curve] == [1.0, 2.0, 3.0]  # the same candidates
+    assert [c["P@1"] for c in curve] == [0.0, 0.0, 0.0]
+    assert [c["P@2"] for c in curve] == [0.0, 0.5, 0.5]
+
+
+def test_label_benchmark_rejects_a_negative_prior_weight(tmp_path, capsys):
+    data = tmp_path / "d.txt"
+    data.write_text("1 2 1\n0 0:1\n")
+    with pytest.raises(SystemExit) as exc:  # argparse's usage error
+        main(["label-benchmark", str(data), str(data), "--prior-weight", "-0.1"])
+    assert exc.value.code == 2
+    assert "argument --prior-weight: must be a number >= 0 (got -0.1)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--hard", "--mined", "--mining-radius", "--radius",

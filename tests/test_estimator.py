@@ -72,6 +72,31 @@ def test_multilabel_sparse_inputs_and_topk():
     assert Y[np.arange(120), top[:, 0]].mean() > 0.9  # the best label is a true one
 
 
+def test_prior_weight_ranks_frequent_labels_first_without_refitting():
+    """``prior_weight`` is read at prediction time: set_params after one fit re-ranks the same
+    candidates; a large weight puts the most frequent label of each candidate set first."""
+    rng = np.random.default_rng(2)
+    Y = (rng.random((200, 6)) < [0.6, 0.05, 0.3, 0.05, 0.2, 0.05]).astype(int)
+    Y[Y.sum(1) == 0, 1] = 1
+    X = Y * 2.0 + rng.random((200, 6))
+    est = LSEClassifier(**{**FAST, "epochs": 6, "exhaustive_fallback": False}).fit(X, Y)
+    plain = est.predict_topk(X, 6)
+    found, _ = est.retriever_.candidates(est.embed(X))
+    est.set_params(prior_weight=100.0)
+    top = est.predict_topk(X, 6)
+    counts = Y.sum(0)
+    assert len(set(counts)) == 6  # no ties: the cosine would break them
+    for i in range(0, 200, 7):  # each row: its candidates, by training frequency
+        cand = found[i].indices
+        expected = cand[np.argsort(-counts[cand], kind="stable")]
+        np.testing.assert_array_equal(top[i, :len(cand)], expected)
+        np.testing.assert_array_equal(np.sort(top[i, :len(cand)]), np.sort(plain[i, :len(cand)]))
+    est.set_params(prior_weight=0.0)
+    np.testing.assert_array_equal(est.predict_topk(X, 6), plain)
+    with pytest.raises(LSEError, match="prior_weight must be a number >= 0"):
+        est.set_params(prior_weight=-1).predict(X)
+
+
 @pytest.mark.parametrize("mining_radius", [None, 0])
 def test_mined_negatives_are_refreshed_every_epoch(monkeypatch, mining_radius):
     from lse.features import FeaturePairs
@@ -136,6 +161,7 @@ def test_parameter_errors():
     ({"hidden": (16, 0)}, "hidden width must be an integer >= 1 (got 0)"),
     ({"hidden": "64"}, "hidden width must be an integer >= 1 (got '64')"),
     ({"hidden": 16.0}, "hidden width must be an integer >= 1 (got 16.0)"),
+    ({"prior_weight": "0.1"}, "prior_weight must be a number >= 0 (got '0.1')"),
 ])
 def test_numeric_parameter_errors_name_the_parameter(params, message):
     """Strings, None, booleans and NaN are refused at fit with the parameter's name, never a

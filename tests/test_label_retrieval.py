@@ -4,7 +4,8 @@ import pytest
 import scipy.sparse as sp
 
 from lse.errors import LSEError
-from lse.label_retrieval import HashedRetriever, dense_topk, rank_candidates
+from lse.label_retrieval import (HashedRetriever, dense_topk, popularity_prior,
+                                 rank_candidates)
 
 # Four labels in 2-D: codes (sign bits) 11, 11, 10, 01; label 1 is label 0 scaled (a tie).
 LABELS = np.array([[1.0, 0.5], [2.0, 1.0], [1.0, -0.2], [-0.3, 1.0]])
@@ -143,3 +144,49 @@ def test_identical_candidate_rows_are_grouped_and_checked(monkeypatch):
     queries = np.array([[1.0, 0.5], [0.0, 1.0], [0.3, 0.9], [1.0, 0.0], [1.0, 0.0]])
     np.testing.assert_array_equal(rank_candidates(cand, queries, LABELS, 2),
                                   [[1, 3], [-1, -1], [3, 1], [0, -1], [2, -1]])
+
+
+def test_popularity_prior_is_weighted_log_count():
+    np.testing.assert_allclose(popularity_prior([0, 3, 1, 7], 0.5),
+                               [0.0, 0.5 * np.log(4), 0.5 * np.log(2), 0.5 * np.log(8)], rtol=1e-6)
+    assert popularity_prior([5, 9], 0).tolist() == [0.0, 0.0]
+    with pytest.raises(LSEError, match="prior weight must be a number >= 0"):
+        popularity_prior([1, 2], -0.1)
+    with pytest.raises(LSEError, match="non-negative label frequencies"):
+        popularity_prior([[1, 2]], 0.1)
+
+
+def test_item_bias_reorders_candidates_but_not_the_candidate_sets():
+    """The bias is added to the cosine: it can lift a label over a better-aligned one (and
+    break a tie), in dense and hashed ranking alike; what collides does not change."""
+    queries = np.array([[1.0, 0.5]])  # cosines: labels 0 and 1 tie at 1, label 2 0.79, 3 0.16
+    bias = np.array([0.0, 0.1, 0.25, 0.0])
+    np.testing.assert_array_equal(dense_topk(queries, LABELS, 4), [[0, 1, 2, 3]])
+    # scores: label 1 1 + 0.1 = 1.1, label 2 0.79 + 0.25 = 1.04, label 0 1, label 3 0.16
+    np.testing.assert_array_equal(dense_topk(queries, LABELS, 4, item_bias=bias), [[1, 2, 0, 3]])
+    cand = sp.csr_matrix(np.array([[1, 0, 1, 1]], bool))  # label 1 not retrieved
+    np.testing.assert_array_equal(rank_candidates(cand, queries, LABELS, 4, item_bias=bias),
+                                  [[2, 0, 3, -1]])
+    r = HashedRetriever(LABELS, item_bias=bias)  # code 11: labels 0 and 1 only
+    np.testing.assert_array_equal(r.topk(queries, 3), [[1, 0, -1]])
+    np.testing.assert_array_equal(HashedRetriever(LABELS).topk(queries, 3), [[0, 1, -1]])
+    with pytest.raises(LSEError, match=r"item_bias has shape \(3,\); expected \(4,\)"):
+        dense_topk(queries, LABELS, 2, item_bias=bias[:3])
+    with pytest.raises(LSEError, match="item_bias must be finite"):
+        HashedRetriever(LABELS, item_bias=[0, np.nan, 0, 0])
+
+
+def test_item_bias_same_on_grouped_and_pairwise_paths(monkeypatch):
+    found, queries, labels = bucketed_retrieval()
+    bias = np.random.default_rng(3).uniform(0, 0.5, len(labels)).astype(np.float32)
+    import lse.label_retrieval as R
+    grouped = rank_candidates(found, queries, labels, 4, item_bias=bias)
+    monkeypatch.setattr(R, "PAIRS_PER_GROUP", 10 ** 9)
+    pairwise = rank_candidates(found, queries, labels, 4, item_bias=bias)
+    np.testing.assert_array_equal(grouped, pairwise)
+    assert not np.array_equal(pairwise, rank_candidates(found, queries, labels, 4))
+    scores = queries @ labels[:, 0].T / np.linalg.norm(queries, axis=1, keepdims=True) + bias
+    for i in range(0, len(queries), 37):
+        cand = found[i].indices
+        best = cand[np.argsort(-scores[i, cand], kind="stable")][:4]
+        np.testing.assert_array_equal(pairwise[i, :len(best)], best)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import nonnegative_int, positive_int, quiet_tensorflow, write_json
+from .common import nonnegative_int, nonnegative_number, positive_int, quiet_tensorflow, write_json
 from .benchmark_options import add_training_arguments, model_overrides, radius_list
 
 
@@ -48,6 +48,11 @@ def register(sub) -> None:
                    help="also report hashed P@1 and mean candidates at each of these radii "
                         "alone: each model's quality / candidates trade-off (where two models' "
                         "curves overlap, they compare at equal candidate counts)")
+    p.add_argument("--prior-weight", type=nonnegative_number, default=0.0, metavar="W",
+                   help="rank a document's labels (hashed and dense alike; the candidates do "
+                        "not change) by cosine + W * log(1 + training frequency of the label): "
+                        "a popularity prior; P@k rises, PSP@k falls (validated for LSE and DCH: "
+                        "0.002, +0.01 to +0.02 P@1 on Delicious, about 0 on Bibtex)")
     p.add_argument("--validation", type=float, metavar="FRACTION",
                    help="evaluate on a seeded random FRACTION of TRAIN held out (split seed "
                         "--split-seed), trained on the rest, instead of on TEST: for choosing "
@@ -85,6 +90,7 @@ def run(args) -> int:
                                   radius=args.radius, max_radius=args.max_radius,
                                   mining_radius=args.mining_radius,
                                   curve_radii=tuple(args.curve_radii),
+                                  prior_weight=args.prior_weight,
                                   overrides=model_overrides(args, "hard", "mined",
                                                             "learning_rate", "hidden", "dropout"))
     n, f, l = train.shape
