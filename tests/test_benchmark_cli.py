@@ -117,6 +117,7 @@ def test_label_benchmark_end_to_end(tmp_path, capsys):
     assert "P@1 (candidates)" in printed and "radius 2" in printed
     assert r["throughput"]["hashed_queries_per_second"] > 0
     assert r["prior_weight"] == 0.0 and result["config"]["prior_weight"] == 0.0  # cosine alone
+    assert "labels ranked by cosine +" not in printed
     assert r["params"] == {"k": 8.0, "beta": 1.0, "beta_on": "all", "quantization": "cauchy",
                            "quantization_weight": 0.3, "hard": 0, "mined": 51,
                            "learning_rate": 0.03, "hidden": [16],
@@ -336,6 +337,25 @@ def test_label_benchmark_repeat_runs_consecutive_seeds(tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse: "must be an integer >= 1"
         main(["label-benchmark", train, "--repeat", "0"])
     assert "--repeat: must be an integer >= 1 (got 0)" in capsys.readouterr().err
+
+
+def test_label_benchmark_prior_weight_ranks_the_most_frequent_label_first(tmp_path, capsys):
+    """A prior weight far above any cosine gap: dense top-1 is the most frequent training label
+    for every test document, so dense P@1 is the share of test documents that have it."""
+    from lse.datasets import read_xc
+
+    train, test = write_three_label_xc(tmp_path, 45, 15, seed=4)  # label counts 9, 16, 20
+    out = tmp_path / "prior.json"
+    assert main(["label-benchmark", train, test, "--model", "lse", "--bits", "8", "--epochs", "2",
+                 "--hidden", "8", "--no-linear", "--prior-weight", "100", "--json", str(out),
+                 "--quiet"]) == 0
+    assert "labels ranked by cosine + 100 x log(1 + training frequency)" in capsys.readouterr().out
+    (r,) = json.loads(out.read_text())["results"]
+    counts = np.asarray(read_xc(train).Y.sum(axis=0)).ravel()
+    assert len(set(counts)) == 3  # no tie for the most frequent label
+    share = read_xc(test).Y.toarray()[:, counts.argmax()].mean()
+    assert r["prior_weight"] == 100.0
+    assert r["dense"]["all"]["P@1"] == pytest.approx(share)
 
 
 def test_label_benchmark_with_two_contexts_per_document_and_label(tmp_path):

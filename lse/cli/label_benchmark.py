@@ -97,6 +97,9 @@ def run(args) -> int:
     evaluated = "test" if args.validation is None else "held-out validation"
     print(f"{args.train}: {n} train / {test.X.shape[0]} {evaluated} items, {f} features, {l} labels",
           flush=True)
+    if args.prior_weight:
+        print(f"labels ranked by cosine + {args.prior_weight:g} x log(1 + training frequency), "
+              "hashed and dense alike", flush=True)
     models = MODELS if args.model == "all" else (args.model,)
     seeds = range(args.seed, args.seed + args.repeat)
     results = []
