@@ -41,23 +41,13 @@ DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "sha
 
 def build(train, distinct: bool, seed: int = 0):
     """(compiled model, sampler) at the label benchmark's LSE setting."""
-    from lse.features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
-    from lse.label_benchmark import LabelBenchmarkConfig, prepare_features
-    from lse.models import InstanceLabelHasher
+    from lse.label_benchmark import LabelBenchmarkConfig, build_trial, prepare_features
     from lse.optimizers import RowAdam
 
     config = LabelBenchmarkConfig()
-    params = config.model_params("lse")
-    hard, mined = params.pop("hard"), params.pop("mined")
-    learning_rate = params.pop("learning_rate")
-    X = prepare_features(train.X)
-    sampler = FeaturePairs(
-        LabelPairSampler(train.Y, config.positives, config.negative_labels,
-                         config.negative_instances, hard, seed=seed, mined=mined),
-        FeatureTable(X), LabelIds(train.Y.shape[1]), distinct=distinct)
-    model = InstanceLabelHasher(X.shape[1], train.Y.shape[1], config.dim, seed=seed,
-                                init_scale=config.init_scale, **params)
-    model.compile(optimizer=RowAdam(learning_rate, clipnorm=config.clipnorm))
+    settings, sampler, model = build_trial("lse", prepare_features(train.X), train.Y, config,
+                                           seed, distinct=distinct)
+    model.compile(optimizer=RowAdam(settings["learning_rate"], clipnorm=config.clipnorm))
     return model, sampler
 
 

@@ -145,6 +145,33 @@ def best_time(fn, repeats: int = 5):
     return result, best
 
 
+def build_trial(model: str, X_train, Y_train, config: LabelBenchmarkConfig, seed: int = 0,
+                distinct: bool = True):
+    """(settings as run, pair sampler, uncompiled network) of one label trial: the model's
+    validated settings (:meth:`LabelBenchmarkConfig.model_params`) turned into a
+    :class:`lse.features.LabelPairSampler` over ``(X_train, Y_train)`` (features already
+    prepared, :func:`prepare_features`) and an :class:`lse.models.InstanceLabelHasher`.
+    ``distinct``: see :class:`lse.features.FeaturePairs` (``benchmarks/bench_feature_training.py``
+    times both forms)."""
+    from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
+    from .models import InstanceLabelHasher
+
+    params = config.model_params(model)
+    hard, mined = params.pop("hard", 0), params.pop("mined", 0)
+    learning_rate = params.pop("learning_rate")
+    n_labels = Y_train.shape[1]
+    sampler = FeaturePairs(
+        LabelPairSampler(Y_train, config.positives, config.negative_labels,
+                         config.negative_instances, hard, seed=seed, mined=mined,
+                         mined_pool=config.mined_pool),
+        FeatureTable(X_train), LabelIds(n_labels), mining_radius=config.mining_radius,
+        distinct=distinct)
+    net = InstanceLabelHasher(X_train.shape[1], n_labels, config.dim, contexts=config.contexts,
+                              similarity=model, seed=seed, init_scale=config.init_scale, **params)
+    settings = {**params, "hard": hard, "mined": mined, "learning_rate": learning_rate}
+    return settings, sampler, net
+
+
 def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed: int = 0,
                     progress: bool = False) -> dict:
     """Train one hashing model; evaluate hashed and dense top-k; time both retrieval steps.
@@ -153,29 +180,18 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     """
     import keras
 
-    from .features import FeaturePairs, FeatureTable, LabelIds, LabelPairSampler
-    from .label_retrieval import HashedRetriever, dense_topk, popularity_prior, rank_candidates
-    from .models import InstanceLabelHasher
+    from .label_retrieval import HashedRetriever, dense_topk, popularity_prior
     from .optimizers import RowAdam, warmup_cosine
     from .training import train as fit
 
-    params = config.model_params(model)
-    hard, learning_rate = params.pop("hard", 0), params.pop("learning_rate")
-    mined = params.pop("mined", 0)
     k_max = max(config.ks)
     start = time.perf_counter()
     X_train, X_test = prepare_features(train.X), prepare_features(test.X)
-    n_labels = train.Y.shape[1]
-    sampler = FeaturePairs(
-        LabelPairSampler(train.Y, config.positives, config.negative_labels,
-                         config.negative_instances, hard, seed=seed, mined=mined,
-                         mined_pool=config.mined_pool),
-        FeatureTable(X_train), LabelIds(n_labels), mining_radius=config.mining_radius)
-    net = InstanceLabelHasher(X_train.shape[1], n_labels, config.dim, contexts=config.contexts,
-                              similarity=model, seed=seed, init_scale=config.init_scale, **params)
+    settings, sampler, net = build_trial(model, X_train, train.Y, config, seed)
     steps = config.epochs * sampler.steps_per_epoch
-    net.compile(optimizer=RowAdam(warmup_cosine(learning_rate, steps, config.warmup),
-                                  clipnorm=config.clipnorm, weight_decay=config.weight_decay))
+    schedule = warmup_cosine(settings["learning_rate"], steps, config.warmup)
+    net.compile(optimizer=RowAdam(schedule, clipnorm=config.clipnorm,
+                                  weight_decay=config.weight_decay))
     fit(net, sampler, config.epochs, progress=progress)
     trained = time.perf_counter()
 
@@ -190,10 +206,10 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
 
     def hashed():
         found, used = retriever.candidates(queries, config.radius, config.max_radius)
-        return rank_candidates(found, queries, labels, k_max, item_bias=bias), found, used
+        return retriever.rank(found, queries, k_max), found, used
 
     (top_hashed, found, used), hashed_seconds = best_time(hashed)
-    by_radius = radius_curve(retriever, queries, labels, test.Y, config.curve_radii, k_max)
+    by_radius = radius_curve(retriever, queries, test.Y, config.curve_radii, k_max)
     top_dense, dense_seconds = best_time(lambda: dense_topk(queries, labels, k_max,
                                                             item_bias=bias))
     n_train, n_test = X_train.shape[0], X_test.shape[0]
@@ -202,7 +218,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     keras.backend.clear_session()
     return {
         "model": model, "seed": seed, "dim": config.dim,
-        "params": {**params, "hard": hard, "mined": mined, "learning_rate": learning_rate},
+        "params": settings,
         "prior_weight": config.prior_weight,
         "hashed": evaluate_topk(top_hashed, test.Y, counts, n_train, config.ks),
         "dense": evaluate_topk(top_dense, test.Y, counts, n_train, config.ks),
@@ -211,7 +227,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
             "queries_with_no_candidate": float(np.mean(candidates == 0)),
             "mean_candidates": float(candidates.mean()),
             "queries_per_radius": {int(r): int(c) for r, c in zip(*np.unique(used, return_counts=True))},
-            "label_buckets": index_stats["n_buckets"], "labels": n_labels,
+            "label_buckets": index_stats["n_buckets"], "labels": train.Y.shape[1],
             "codes_per_label": index_stats["codes_per_item"],
             "by_radius": by_radius,
         },
@@ -225,7 +241,7 @@ def run_label_trial(model: str, train, test, config: LabelBenchmarkConfig, seed:
     }
 
 
-def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict]:
+def radius_curve(retriever, queries, Y_test, radii, k: int) -> list[dict]:
     """Hashed retrieval at each Hamming radius alone (no fallback): mean candidates, the share
     of queries with none, P@1 and P@k of the candidates ranked by the dense score.
 
@@ -236,13 +252,12 @@ def radius_curve(retriever, queries, labels, Y_test, radii, k: int) -> list[dict
     counts, and a curve already flat at radius 0 says the gap to another model is in the dense
     ranking, not in the hashing.
     """
-    from .label_retrieval import rank_candidates
     from .metrics import precision_at_k
 
     out = []
     for radius in radii:
         found, _ = retriever.candidates(queries, radius)
-        top = rank_candidates(found, queries, labels, k, item_bias=retriever.item_bias)
+        top = retriever.rank(found, queries, k)
         candidates = np.diff(found.indptr)
         out.append({"radius": int(radius), "mean_candidates": float(candidates.mean()),
                     "queries_with_no_candidate": float(np.mean(candidates == 0)),

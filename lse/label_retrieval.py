@@ -316,7 +316,12 @@ class HashedRetriever:
         found, _ = self.candidates(query_embeddings, radius, max_radius, min_candidates)
         if exclude is not None:
             found = found.astype(bool) > exclude.astype(bool)
-        return rank_candidates(found, query_embeddings, self.items, k,
+        return self.rank(found, query_embeddings, k)
+
+    def rank(self, candidates, query_embeddings, k: int) -> np.ndarray:
+        """(nq, k) ids of each query's candidates (a CSR row per query, e.g. from
+        :meth:`candidates`) ranked as :meth:`topk` ranks them: max-cosine plus the item bias."""
+        return rank_candidates(candidates, query_embeddings, self.items, k,
                                item_bias=self.item_bias)
 
 

@@ -189,7 +189,7 @@ def test_radius_curve_by_hand():
 
     labels = np.array([[-1, -1, -1, -3], [-1, -1, -1, 0.1], [-1, 1, 1, 1]])[:, None, :]
     query = np.array([[-1, -1, -1, -0.01]])[:, None, :]  # cosine 0.998 with label 1, 0.505 with 0
-    curve = radius_curve(HashedRetriever(labels), query, labels, sp.csr_matrix([[0, 1, 0]]),
+    curve = radius_curve(HashedRetriever(labels), query, sp.csr_matrix([[0, 1, 0]]),
                          (0, 1, 3), k=2)
     assert [c["mean_candidates"] for c in curve] == [1.0, 2.0, 3.0]
     assert [c["P@1"] for c in curve] == [0.0, 1.0, 1.0]  # label 1 comes in at radius 1
@@ -197,7 +197,7 @@ def test_radius_curve_by_hand():
     assert [c["queries_with_no_candidate"] for c in curve] == [0.0, 0.0, 0.0]
     # a popularity prior on label 0 (0.505 + 0.6 > 0.998) takes the top rank from label 1
     biased = HashedRetriever(labels, item_bias=[0.6, 0.0, 0.0])
-    curve = radius_curve(biased, query, labels, sp.csr_matrix([[0, 1, 0]]), (0, 1, 3), k=2)
+    curve = radius_curve(biased, query, sp.csr_matrix([[0, 1, 0]]), (0, 1, 3), k=2)
     assert [c["mean_candidates"] for c in curve] == [1.0, 2.0, 3.0]  # the same candidates
     assert [c["P@1"] for c in curve] == [0.0, 0.0, 0.0]
     assert [c["P@2"] for c in curve] == [0.0, 0.5, 0.5]

@@ -5,7 +5,7 @@
 NAME is ``bibtex`` or ``delicious`` (``NAME_train.txt.xz`` in DATA_DIR); without ``test`` the
 training file's 80 / 20 validation split (seed 0) is used, as in ``xc_val.py``. Writes
 ``OUT_DIR/NAME_MODEL_sSEED[_test].npz``: the documents' and labels' embeddings, each document's
-exact-collision candidates, the training label counts and the evaluation labels. Read by
+exact-collision candidates, the training label counts and size, and the evaluation labels. Read by
 ``prior_rerank.py``. (An experiment record, not library code.)
 """
 import os
@@ -49,5 +49,6 @@ Y = evaluation.Y.tocsr()
 path = f"{out}/{name}_{model}_s{seed}{'_test' if test else ''}.npz"
 np.savez(path, q=saved["queries"], v=saved["labels"], cand_indptr=saved["found"].indptr,
          cand_indices=saved["found"].indices, counts=np.asarray(train.Y.sum(0)).ravel(),
-         Y_indptr=Y.indptr, Y_indices=Y.indices, hashed_p1=result["hashed"]["all"]["P@1"])
+         Y_indptr=Y.indptr, Y_indices=Y.indices, n_train=train.X.shape[0],
+         hashed_p1=result["hashed"]["all"]["P@1"])
 print(path, result["hashed"]["all"]["P@1"], result["retrieval"]["mean_candidates"])
